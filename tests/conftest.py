@@ -1,0 +1,20 @@
+"""Shared fixtures: fake CIFAR archives served from 127.0.0.1 (see fake_cifar.py)."""
+from __future__ import annotations
+
+import pytest
+
+from fake_cifar import FakeArchive, served_fake_archive
+
+
+@pytest.fixture(scope="session")
+def fake_cifar100(tmp_path_factory) -> FakeArchive:
+    """A served fake cifar-100-python.tar.gz: 2,000 training and 500 test images, 100 classes."""
+    with served_fake_archive(tmp_path_factory.mktemp("fake-cifar100"), "cifar100", n_train=2000, n_test=500) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_cifar10(tmp_path_factory) -> FakeArchive:
+    """A served fake cifar-10-python.tar.gz: 1,000 training images in 5 batches and 200 test images."""
+    with served_fake_archive(tmp_path_factory.mktemp("fake-cifar10"), "cifar10", n_train=1000, n_test=200) as fake:
+        yield fake
