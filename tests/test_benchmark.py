@@ -1,0 +1,95 @@
+"""benchmark.py: the record, the statistics, dtype/device checks (tiny settings, CPU)."""
+import pytest
+import torch
+from torch import nn
+
+from blockzoo import BlockzooError, results
+from blockzoo.benchmark import benchmark_block, check_dtype, timing_settings, latency_stats, time_forward
+
+TINY = {"batch_size": 4, "warmup": 1, "repeats": 2, "num_blocks": 1, "base_channels": 8}
+
+
+def assert_consistent(benchmark: dict) -> None:
+    assert benchmark["latency_b1_ms_p10"] <= benchmark["latency_b1_ms"] <= benchmark["latency_b1_ms_p90"]
+    assert benchmark["latency_ms_p10"] <= benchmark["latency_ms"] <= benchmark["latency_ms_p90"]
+    assert benchmark["throughput"] == pytest.approx(benchmark["batch_size"] * 1e3 / benchmark["latency_ms"])
+    assert benchmark["train_form_throughput"] == pytest.approx(benchmark["batch_size"] * 1e3 / benchmark["train_form_latency_ms"])
+    assert all(benchmark[name] > 0 for name in ("latency_b1_ms", "latency_ms", "train_form_latency_b1_ms", "train_form_latency_ms"))
+
+
+def test_record_validates_and_is_consistent():
+    record = benchmark_block("ResNetBasicBlock", "mid", **TINY)
+    results.validate(record)
+    benchmark = record["benchmark"]
+    assert_consistent(benchmark)
+    assert {k: benchmark[k] for k in ("device", "dtype", "channels_last", "batch_size", "warmup", "repeats")} == {
+        "device": "cpu", "dtype": "float32", "channels_last": False, "batch_size": 4, "warmup": 1, "repeats": 2,
+    }
+    assert benchmark["threads"] == benchmark["env"]["threads"] == torch.get_num_threads()
+    assert record["scaffold"]["base_channels"] == 8
+
+
+def test_re_parameterisable_block_bf16_channels_last_one_thread():
+    threads_before = torch.get_num_threads()
+    record = benchmark_block("MobileOneBlock", "early", dtype="bf16", channels_last=True, threads=1, **TINY)
+    results.validate(record)
+    benchmark = record["benchmark"]
+    assert_consistent(benchmark)
+    assert (benchmark["dtype"], benchmark["channels_last"], benchmark["threads"]) == ("bfloat16", True, 1)
+    assert torch.get_num_threads() == threads_before
+
+
+def test_latency_stats():
+    stats = latency_stats([5.0, 1.0, 3.0, 2.0, 4.0], batch_size=8)
+    assert stats["median"] == 3.0
+    assert stats["p10"] == pytest.approx(1.4) and stats["p90"] == pytest.approx(4.6)
+    assert stats["throughput"] == pytest.approx(8 / 3e-3)
+
+
+def test_time_forward_counts_calls():
+    calls = []
+    model = nn.Identity()
+    model.register_forward_hook(lambda *args: calls.append(torch.is_inference_mode_enabled()))
+    times = time_forward(model, torch.zeros(1), warmup=2, repeats=3)
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert calls == [True] * 5
+
+
+def test_timing_settings_are_restored():
+    before = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    with timing_settings(1):
+        assert torch.get_num_threads() == 1 and torch.backends.cudnn.benchmark
+    assert (torch.get_num_threads(), torch.backends.cudnn.benchmark) == before
+    with pytest.raises(BlockzooError, match="threads"):
+        with timing_settings(0):
+            pass
+
+
+@pytest.mark.parametrize("name,expected", [("fp32", torch.float32), ("float32", torch.float32), ("BF16", torch.bfloat16), ("bfloat16", torch.bfloat16)])
+def test_dtype_names(name, expected):
+    assert check_dtype(name, torch.device("cpu")) == expected
+
+
+def test_dtype_errors_say_what_to_use(monkeypatch):
+    with pytest.raises(BlockzooError, match="unknown dtype 'fp8'; use fp32, bf16 or fp16"):
+        check_dtype("fp8", torch.device("cpu"))
+    with pytest.raises(BlockzooError, match="use --dtype bf16 or fp32"):
+        check_dtype("fp16", torch.device("cpu"))
+    assert check_dtype("float16", torch.device("cuda")) == torch.float16  # no GPU needed to check the name
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Old GPU")
+    with pytest.raises(BlockzooError, match=r"Old GPU\) has no bfloat16 support; use --dtype fp16"):
+        check_dtype("bf16", torch.device("cuda"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_gpu_is_a_user_error():
+    with pytest.raises(BlockzooError, match="use --device cpu"):
+        benchmark_block("ResNetBasicBlock", "mid", device="cuda", **TINY)
+
+
+def test_bad_settings_are_user_errors():
+    with pytest.raises(BlockzooError, match="repeats"):
+        benchmark_block("ResNetBasicBlock", "mid", **{**TINY, "repeats": 0})
+    with pytest.raises(BlockzooError, match="unknown position"):
+        benchmark_block("ResNetBasicBlock", "middle", **TINY)
