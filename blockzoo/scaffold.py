@@ -13,8 +13,8 @@ from torch import nn
 
 from blockzoo.blocks.registry import POSITIONS, check_position, create_block, get_block
 from blockzoo.errors import BlockzooError
+from blockzoo.names import BASELINE_BLOCK
 
-BASELINE_BLOCK = "ResNetBasicBlock"
 STAGE_STRIDES = {"early": 1, "mid": 2, "late": 2}
 STAGE_WIDTH_MULTIPLIERS = {"early": 1, "mid": 2, "late": 4}
 

@@ -1,5 +1,5 @@
-"""The zoo: the block registry and one module per block family."""
-from blockzoo.blocks.registry import (
+"""The zoo: the block registry (blockzoo.blocks.registry) and one module per block family."""
+from blockzoo.blocks.registry import (  # noqa: F401
     POSITIONS,
     check_position,
     create_block,
@@ -8,13 +8,3 @@ from blockzoo.blocks.registry import (
     list_available_blocks,
     register_block,
 )
-
-__all__ = [
-    "POSITIONS",
-    "check_position",
-    "create_block",
-    "get_block",
-    "import_block_modules",
-    "list_available_blocks",
-    "register_block",
-]

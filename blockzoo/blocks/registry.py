@@ -16,8 +16,7 @@ from typing import Callable
 from torch import nn
 
 from blockzoo.errors import BlockzooError
-
-POSITIONS = ("early", "mid", "late")
+from blockzoo.names import POSITIONS
 
 BlockConstructor = Callable[[int, int, int, str], nn.Module]
 

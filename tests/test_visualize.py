@@ -1,0 +1,212 @@
+"""blockzoo.visualize: the Pareto frontier, draw_all on generated results, the fallback without accuracy, the CLI."""
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from blockzoo.errors import BlockzooError
+from blockzoo.results import read_results, write_results_csv
+from blockzoo.visualize import draw_all, main, pareto_front, summarize
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BLOCKS = {"ResNetBasicBlock": (0.70, 2.0, 560), "RepMixer": (0.66, 1.2, 330), "EdgeResidual": (0.73, 2.6, 1050)}
+POSITIONS = {"early": (-0.01, 1.5), "mid": (0.0, 1.0), "late": (0.01, 0.8)}
+SEEDS = (0, 1, 2)
+DIVERGED = ("RepMixer", "late", 1)
+
+
+# --- pareto_front ----------------------------------------------------------------------------
+
+def test_pareto_front_excludes_dominated_points():
+    points = [(1, 1), (2, 2), (2, 1), (3, 3), (0.5, 0.5), (4, 2.5)]
+    assert pareto_front(points).tolist() == [True, True, False, True, True, False]
+
+
+def test_pareto_front_ties():
+    # equal x: only the higher y; equal y: only the lower x; exact duplicates: both
+    assert pareto_front([(1, 5), (1, 4)]).tolist() == [True, False]
+    assert pareto_front([(1, 5), (2, 5)]).tolist() == [True, False]
+    assert pareto_front([(1, 5), (1, 5), (2, 6)]).tolist() == [True, True, True]
+    assert pareto_front([(1, 5), (1, 5), (0.5, 6)]).tolist() == [False, False, True]
+
+
+def test_pareto_front_single_empty_and_nan():
+    assert pareto_front([(3.0, 0.7)]).tolist() == [True]
+    assert pareto_front(np.zeros((0, 2))).tolist() == []
+    assert pareto_front([(1, math.nan), (2, 1), (math.nan, 9)]).tolist() == [False, True, False]
+    with pytest.raises(ValueError):
+        pareto_front([1, 2, 3])
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(0)
+    points = np.round(rng.uniform(0, 5, size=(60, 2)))  # rounded: many ties
+    expected = [not any(q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in points) for p in points]
+    assert pareto_front(points).tolist() == expected
+
+
+# --- generated results -------------------------------------------------------------------------
+
+def _records(trained: bool = True, blocks=tuple(BLOCKS), positions=tuple(POSITIONS)) -> list[dict]:
+    records = []
+    for block, position in itertools.product(blocks, positions):
+        (acc, latency, mflops), (shift, scale) = BLOCKS[block], POSITIONS[position]
+        base = {
+            "block": block, "position": position,
+            "profile": {"params_total": 3_000_000, "params_total_deploy": 3_000_000,
+                        "flops_total": int(mflops * scale * 1e6), "flops_total_deploy": int(mflops * scale * 1e6)},
+            "benchmark": {"device": "cpu", "dtype": "float32", "threads": 2, "batch_size": 64,
+                          "latency_b1_ms": latency * scale, "latency_ms": latency * scale * 20,
+                          "env": {"device": "cpu", "cpu_model": "Test CPU"}},
+        }
+        if not trained:
+            records.append(base)
+            continue
+        for seed in SEEDS:
+            diverged = (block, position, seed) == DIVERGED
+            train = {"dataset": "cifar100", "epochs": 4, "status": "diverged" if diverged else "completed",
+                     "test_acc": math.nan if diverged else acc + shift + 0.004 * seed, "val_acc": math.nan if diverged else acc}
+            records.append({**base, "seed": seed, "train": train})
+    return records
+
+
+def _curves(blocks=tuple(BLOCKS), positions=tuple(POSITIONS)) -> pd.DataFrame:
+    rows = [{"block": b, "position": p, "seed": s, "epoch": e, "val_acc": BLOCKS[b][0] * (e + 1) / 4, "val_loss": 4.0 - e}
+            for b, p, s, e in itertools.product(blocks, positions, SEEDS, range(4))]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def results_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("results") / "results.csv"
+    write_results_csv(path, _records())
+    _curves().to_csv(path.parent / "curves.csv", index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def drawn(results_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("plots")
+    frame = read_results(results_csv)
+    written = draw_all(frame, pd.read_csv(results_csv.parent / "curves.csv"), out)
+    return frame, out, written
+
+
+def test_draw_all_writes_every_figure_and_its_data(drawn):
+    _, out, written = drawn
+    names = ["accuracy_vs_latency", "accuracy_vs_flops", "accuracy_by_position", "val_curves", "latency_vs_flops", "params_vs_flops"]
+    for name in names:
+        png, data = out / f"{name}.png", out / "data" / f"{name}.csv"
+        assert png in written and data in written
+        assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(p.name for p in written)  # no temp files left
+    columns = pd.read_csv(out / "data" / "accuracy_vs_latency.csv").columns.tolist()
+    assert columns == ["cell", "block", "position", "latency_ms", "test_acc", "test_acc_std", "n_seeds", "pareto"]
+    assert pd.read_csv(out / "data" / "accuracy_vs_flops.csv").columns.tolist()[3] == "flops_m"
+    curves = pd.read_csv(out / "data" / "val_curves.csv")
+    assert {"block", "position", "epoch", "val_acc_mean", "val_acc_min", "val_acc_max", "n_seeds"} <= set(curves.columns)
+    assert len(curves) == len(BLOCKS) * len(POSITIONS) * 4
+
+
+def test_draw_all_means_exclude_diverged_and_frontier_matches(drawn):
+    frame, out, _ = drawn
+    for name, x in (("accuracy_vs_latency", "latency_ms"), ("accuracy_vs_flops", "flops_m")):
+        data = pd.read_csv(out / "data" / f"{name}.csv")
+        assert len(data) == len(BLOCKS) * len(POSITIONS)
+        assert data["pareto"].tolist() == pareto_front(data[[x, "test_acc"]].to_numpy()).tolist()
+        assert data["pareto"].any()
+    data = pd.read_csv(out / "data" / "accuracy_vs_latency.csv").set_index("cell")
+    block, position, _ = DIVERGED
+    kept = frame[(frame["block"] == block) & (frame["position"] == position) & (frame["train.status"] == "completed")]
+    assert data.loc[f"{block}@{position}", "n_seeds"] == len(SEEDS) - 1
+    assert data.loc[f"{block}@{position}", "test_acc"] == pytest.approx(kept["train.test_acc"].mean(), abs=1e-6)
+    assert data.loc[f"{block}@{position}", "test_acc_std"] == pytest.approx(kept["train.test_acc"].std(ddof=1), abs=1e-6)
+    assert summarize(frame).diverged == [f"{block}@{position} seed {DIVERGED[2]}"]  # the figures' footnote
+    bars = pd.read_csv(out / "data" / "accuracy_by_position.csv")
+    assert bars["block"].iloc[0] == "EdgeResidual"  # sorted by mean accuracy, best first
+    assert bars.groupby("block")["position"].apply(list).eq([list(POSITIONS)] * len(BLOCKS)).all()
+
+
+def test_profile_benchmark_only_results_give_the_fallback_figures(tmp_path, capsys):
+    path = tmp_path / "results.csv"
+    write_results_csv(path, _records(trained=False))
+    written = draw_all(read_results(path), None, tmp_path / "plots")
+    assert sorted(p.name for p in written) == sorted(
+        ["latency_vs_flops.png", "latency_vs_flops.csv", "params_vs_flops.png", "params_vs_flops.csv"])
+    assert all(p.stat().st_size > 0 for p in written)
+    assert pd.read_csv(tmp_path / "plots" / "data" / "latency_vs_flops.csv").columns.tolist() == [
+        "cell", "block", "position", "flops_m", "latency_ms"]
+    printed = capsys.readouterr().out
+    assert "no test accuracy" in printed and "val_curves skipped" in printed
+
+
+def test_one_seed_and_partly_trained_results(tmp_path):
+    records = [r for r in _records(blocks=("ResNetBasicBlock", "RepMixer"), positions=("mid",)) if r["seed"] == 0]
+    records += _records(trained=False, blocks=("EdgeResidual",), positions=("mid",))
+    path = tmp_path / "results.csv"
+    write_results_csv(path, records)
+    frame = read_results(path)
+    summary = summarize(frame)
+    assert summary.n_seeds == (1, 1) and summary.untrained == ["EdgeResidual@mid"]
+    draw_all(frame, None, tmp_path / "plots")
+    data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_flops.csv")
+    assert data["cell"].tolist() == ["RepMixer@mid", "ResNetBasicBlock@mid"] and data["test_acc_std"].isna().all()
+    assert (tmp_path / "plots" / "accuracy_by_position.png").is_file()
+
+
+def test_draw_all_rejects_a_frame_without_block_and_position(tmp_path):
+    with pytest.raises(BlockzooError):
+        draw_all(pd.DataFrame({"x": [1]}), None, tmp_path)
+    with pytest.raises(BlockzooError, match="latency column"):
+        draw_all(pd.DataFrame({"block": ["RepMixer"], "position": ["mid"]}), None, tmp_path, latency_column="benchmark.throughput")
+    assert not any(tmp_path.iterdir())
+
+
+# --- the command line --------------------------------------------------------------------------
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "blockzoo.visualize", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_draws_from_a_results_file_with_curves_beside_it(tmp_path):
+    small = {"blocks": ("ResNetBasicBlock", "RepMixer"), "positions": ("mid",)}  # small: the subprocess imports torch
+    results_csv = tmp_path / "results" / "results.csv"
+    write_results_csv(results_csv, _records(**small))
+    _curves(**small).to_csv(results_csv.parent / "curves.csv", index=False)
+    out = tmp_path / "plots"
+    run = _cli(str(results_csv), "--out", str(out), "--latency-column", "benchmark.latency_ms")
+    assert run.returncode == 0, run.stderr
+    assert (out / "val_curves.png").is_file()  # curves.csv next to the results, found without --curves
+    assert (out / "data" / "accuracy_vs_latency.csv").is_file()
+    assert run.stdout.count("wrote ") == 12
+
+
+def test_cli_rejects_a_file_that_is_not_results(tmp_path):
+    bad = tmp_path / "other.csv"
+    with open(bad, "w", newline="") as f:
+        csv.writer(f).writerows([["name", "score"], ["a", "1"]])
+    out = tmp_path / "plots"
+    run = _cli(str(bad), "--out", str(out))
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "not a blockzoo results file" in lines[0]
+    assert not out.exists()
+
+
+def test_cli_one_line_errors_in_process(tmp_path, capsys, results_csv):
+    assert main([str(tmp_path / "missing.csv"), "--out", str(tmp_path / "p")]) == 2
+    assert main([str(results_csv), "--out", str(tmp_path / "p"), "--latency-column", "nope"]) == 2
+    assert main([str(results_csv), "--out", str(tmp_path / "p"), "--curves", str(tmp_path / "missing.csv")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("error:") for line in lines)
+    assert "does not exist" in lines[0] and "unknown latency column" in lines[1] and "curves file" in lines[2]
+    assert not (tmp_path / "p").exists()
