@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
+# The main job: the whole DVC pipeline (download, profile, benchmark, train, aggregate).
 run: $(STAMP)
-	$(VENV)/bin/python -m blockzoo.zoo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
