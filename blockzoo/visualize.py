@@ -31,7 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from blockzoo import atomic
 from blockzoo.errors import BlockzooError, cli_errors
@@ -628,6 +628,7 @@ def _val_curves(curves: pd.DataFrame, results: pd.DataFrame, summary: Summary, p
                 ax.plot(part["epoch"], part["val_acc_mean"] * 100, color=colours[block], lw=1.3, label=block)
             ax.set_title(f"block at the {p} stage", loc="left")
             ax.set_xlabel("Epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, color="#e5e5e5", lw=0.7)
             ax.set_axisbelow(True)
         axes[0].set_ylabel(f"{summary.dataset + ' v' if summary.dataset else 'V'}alidation accuracy, %")
