@@ -1,11 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv with the pinned dependencies, then run the main job
-#   make test   create .venv with the pinned dependencies, then run the test suite
+#   make test   create .venv with the pinned dependencies and the test data, then lint and run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: run test venv clean-venv
+.PHONY: run test lint params venv test-data clean-venv
 
 venv: $(STAMP)
 
@@ -14,12 +15,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-# The main job: the whole DVC pipeline (download, profile, benchmark, train, aggregate).
+# The main job: the whole DVC pipeline (download, cells, profile, benchmark, train, aggregate).
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
 
-test: $(STAMP)
+# A real dataset for the tests: Debian's Fashion-MNIST (root, or sudo, installs it once).
+test-data:
+	@test -d $(FASHION_MNIST) || { SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y dataset-fashion-mnist >/dev/null; }; }
+	@test -d $(FASHION_MNIST) || { echo "error: could not install dataset-fashion-mnist (apt-get); install it, then run make test again"; exit 1; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check blockzoo stages scripts tests conf
+
+test: $(STAMP) test-data lint
 	$(VENV)/bin/python -m pytest
+
+# Compose params.yaml from conf/ (as `dvc exp run` does) after editing conf/; commit both.
+params: $(STAMP)
+	$(VENV)/bin/python scripts/compose_params.py
 
 clean-venv:
 	rm -rf $(VENV)

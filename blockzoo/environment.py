@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -57,3 +59,18 @@ def git_commit() -> str:
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def loaded_code() -> dict[str, str]:
+    """{file: sha256} of the blockzoo code loaded in this process (command-line modules left out) and of
+    the user block modules, by path relative to the repository: the code that is making a result."""
+    files = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or name.endswith("__main__") or name == "blockzoo.cli":
+            continue
+        if name == "blockzoo" or name.startswith(("blockzoo.", "blockzoo_user_")):
+            path = Path(path).resolve()
+            key = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+            files[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return dict(sorted(files.items()))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 class BlockzooError(Exception):
@@ -25,7 +25,8 @@ def cli_errors(main: Callable[..., int | None]) -> Callable[..., int]:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("error: interrupted; outputs already written are complete, nothing half-written was kept", file=sys.stderr)
+            print("error: interrupted; outputs already written are complete, nothing half-written was kept",
+                  file=sys.stderr)
             return 130
 
     return wrapper

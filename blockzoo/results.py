@@ -1,7 +1,7 @@
 """The one results schema: write, read, query.
 
-A record is a nested dict, one per cell:
-    {"block": ..., "position": ..., "seed": ..., "scaffold": {...},
+A record is a nested dict, one per cell (and seed):
+    {"cell": ..., "block": ..., "position": ..., "seed": ..., "scaffold": {...},
      "profile": {...}, "benchmark": {...}, "train": {...}}
 Each section is optional; each measuring section carries an "env" sub-dict saying where it was
 measured. Flattened with dots ("profile.flops_total", "train.env.torch") the record is one row of
@@ -13,9 +13,10 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from blockzoo import atomic
 from blockzoo.errors import BlockzooError
@@ -48,9 +49,22 @@ def _section(prefix: str, columns: list[tuple[str, type, str]]) -> list[Column]:
     return [Column(f"{prefix}.{name}", typ, doc) for name, typ, doc in columns] + env
 
 
+_STAGES = ("stem", "early", "mid", "late", "head")
+_PER_STAGE = [
+    column
+    for stage in _STAGES
+    for column in (
+        (f"params_{stage}", int, f"parameters of the {stage} stage, train form"),
+        (f"params_{stage}_deploy", int, f"parameters of the {stage} stage, deploy form"),
+        (f"flops_{stage}", int, f"FLOPs of the {stage} stage, train form"),
+        (f"flops_{stage}_deploy", int, f"FLOPs of the {stage} stage, deploy form"),
+    )
+]
+
 SCHEMA_COLUMNS: list[Column] = [
-    Column("block", str, "registered block name", required=True),
-    Column("position", str, "stage under test: early, mid or late", required=True),
+    Column("cell", str, "the network measured: <block>-<position>, or the baseline block alone", required=True),
+    Column("block", str, "registered block name, with .variant for a variant", required=True),
+    Column("position", str, "stage under test: early, mid or late (empty for the baseline network's own record)"),
     Column("seed", int, "training seed (empty for profile/benchmark-only rows)"),
     Column("scaffold.num_blocks", int, "blocks per stage"),
     Column("scaffold.base_channels", int, "channels of the early stage"),
@@ -62,20 +76,20 @@ SCHEMA_COLUMNS: list[Column] = [
         ("params_total_deploy", int, "parameters of the whole net, deploy (re-parameterised) form"),
         ("params_active", int, "parameters of the active stage, train form"),
         ("params_active_deploy", int, "parameters of the active stage, deploy form"),
-        ("flops_total", int, "fvcore FLOPs (1 multiply-add = 1) of the whole net for one image, train form"),
+        ("flops_total", int,
+         "FLOPs of the whole net for one image, train form (1 multiply-add or 1 elementwise op = 1)"),
         ("flops_total_deploy", int, "as flops_total, deploy form"),
-        ("flops_stem", int, "FLOPs of the stem, train form"),
-        ("flops_early", int, "FLOPs of the early stage, train form"),
-        ("flops_mid", int, "FLOPs of the mid stage, train form"),
-        ("flops_late", int, "FLOPs of the late stage, train form"),
-        ("flops_head", int, "FLOPs of the head, train form"),
+        ("flops_total_fvcore", int,
+         "fvcore's default op set only (no elementwise ops), train form: BlockZoo 0.3.0's count"),
         ("flops_active", int, "FLOPs of the active stage, train form"),
         ("flops_active_deploy", int, "FLOPs of the active stage, deploy form"),
-        ("unsupported_ops", str, "ops fvcore could not count, as op:count;op:count (train form)"),
+        *_PER_STAGE,
+        ("unsupported_ops", str, "ops nobody counted, as op:count;op:count (train form)"),
         ("memory_device", str, "device the memory was measured on"),
         ("memory_batch_size", int, "batch size of the memory measurement"),
         ("memory_forward_bytes", int, "peak memory of an eval forward pass above the resident model, bytes"),
-        ("memory_train_step_bytes", int, "peak memory of one training step (forward, backward, SGD step) above the resident model, bytes"),
+        ("memory_train_step_bytes", int,
+         "peak memory of one training step (forward, backward, SGD step) above the resident model, bytes"),
     ]),
     *_section("benchmark", [
         ("device", str, "cpu or cuda"),
@@ -144,7 +158,8 @@ def validate(record: dict) -> dict[str, Any]:
     """Check a record against SCHEMA; return it flattened. Raises BlockzooError listing every problem."""
     row = flatten(record)
     problems = [f"unknown column '{name}'" for name in row if name not in SCHEMA]
-    problems += [f"missing required column '{c.name}'" for c in SCHEMA_COLUMNS if c.required and row.get(c.name) is None]
+    problems += [f"missing required column '{c.name}'" for c in SCHEMA_COLUMNS
+                 if c.required and row.get(c.name) is None]
     for name, value in row.items():
         column = SCHEMA.get(name)
         if column is None or value is None:
@@ -177,7 +192,8 @@ def read_record(path: str | Path) -> dict:
     except FileNotFoundError:
         raise BlockzooError(f"results record {path} does not exist; run the stage that writes it first") from None
     except json.JSONDecodeError as exc:
-        raise BlockzooError(f"results record {path} is not valid JSON ({exc.msg} at line {exc.lineno}); delete it and re-run its stage") from None
+        raise BlockzooError(f"results record {path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                            "delete it and re-run its stage") from None
     validate(record)
     return record
 
@@ -191,9 +207,9 @@ def merge_records(records: Iterable[dict]) -> list[dict]:
     shared: dict[tuple[str, str], dict] = {}
     by_seed: dict[tuple[str, str, int], dict] = {}
     for record in records:
-        key = (record["block"], record["position"])
+        key = (record["block"], record.get("position") or "")
         if record.get("seed") is None:
-            _deep_update(shared.setdefault(key, {"block": key[0], "position": key[1]}), record)
+            _deep_update(shared.setdefault(key, {}), record)
         else:
             _deep_update(by_seed.setdefault((*key, record["seed"]), {}), record)
     merged = []
@@ -211,6 +227,24 @@ def merge_records(records: Iterable[dict]) -> list[dict]:
     return merged
 
 
+def at_position(record: dict, position: str) -> dict:
+    """A record of the baseline network (no position: the same network at every position) as the record of
+    the baseline block at `position`: its `*_active*` profile columns are those of that stage."""
+    copied = json.loads(json.dumps(record))
+    copied["position"] = position
+    if "profile" in copied:
+        copied["profile"] = with_active_stage(copied["profile"], position)
+    return copied
+
+
+def with_active_stage(profile: dict, position: str | None) -> dict:
+    """The profile section with its `*_active*` columns: those of the stage under test (none without one)."""
+    if position is None:
+        return profile
+    return {**profile, **{f"{kind}_active{form}": profile[f"{kind}_{position}{form}"]
+                          for kind in ("params", "flops") for form in ("", "_deploy")}}
+
+
 def _deep_update(target: dict, source: dict) -> None:
     for key, value in source.items():
         if isinstance(value, dict):
@@ -219,40 +253,52 @@ def _deep_update(target: dict, source: dict) -> None:
             target[key] = value
 
 
-def write_results_csv(path: str | Path, records: Iterable[dict]) -> None:
-    """Write records as results.csv (columns in SCHEMA order, empty cells for missing values), atomically."""
+def results_csv(records: Iterable[dict]) -> str:
+    """Records as the text of results.csv: columns in SCHEMA order, empty cells for missing values."""
     rows = [validate(record) for record in records]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[c.name for c in SCHEMA_COLUMNS], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({name: _csv_value(value) for name, value in row.items()})
-    atomic.write_text(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_results_csv(path: str | Path, records: Iterable[dict]) -> str:
+    """Write records as results.csv, atomically; return its text."""
+    text = results_csv(records)
+    atomic.write_text(path, text)
+    return text
 
 
 def read_results(path: str | Path):
     """Read results.csv into a pandas DataFrame with the schema's types; validates the header."""
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise BlockzooError(f"results file {path} does not exist; run `dvc repro` (or the aggregate stage) first")
+    return parse_results(path.read_bytes().decode("utf-8", errors="replace"), str(path))
+
+
+def parse_results(text: str, where: str = "results"):
+    """The text of a results.csv as a pandas DataFrame with the schema's types."""
+    import pandas as pd
+
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BlockzooError(f"results file {path} is not a readable CSV ({exc}); re-create it with the aggregate stage") from None
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BlockzooError(f"{where} is not a readable CSV ({' '.join(str(exc).split())}); "
+                            "give a results.csv written by the aggregate stage") from None
     unknown = [name for name in frame.columns if name not in SCHEMA]
     if unknown or "block" not in frame.columns or "position" not in frame.columns:
-        raise BlockzooError(
-            f"{path} is not a blockzoo results file (unknown columns: {', '.join(unknown[:5]) or 'none'}; needs block and position); "
-            "give the results.csv written by the aggregate stage"
-        )
+        raise BlockzooError(f"{where} is not a blockzoo results file (unknown columns: "
+                            f"{', '.join(unknown[:5]) or 'none'}; needs block and position); "
+                            "give a results.csv written by the aggregate stage")
     for name in frame.columns:
-        frame[name] = _typed_series(frame[name], SCHEMA[name].type, path, name)
+        frame[name] = _typed_series(frame[name], SCHEMA[name].type, where, name)
     return frame
 
 
-def _typed_series(series, typ: type, path: Path, name: str):
+def _typed_series(series, typ: type, where: str, name: str):
     import pandas as pd
 
     empty = series == ""
@@ -265,7 +311,8 @@ def _typed_series(series, typ: type, path: Path, name: str):
             return pd.to_numeric(series.where(~empty, None), errors="raise").astype("Int64")
         return series.map(lambda text: float(text) if text else math.nan).astype("float64")
     except (ValueError, TypeError, KeyError):
-        raise BlockzooError(f"{path}: column '{name}' holds values that are not {typ.__name__}; re-create the file with the aggregate stage") from None
+        raise BlockzooError(f"{where}: column '{name}' holds values that are not {typ.__name__}; "
+                            "re-create the file with the aggregate stage") from None
 
 
 def query(frame, **equals):
@@ -290,6 +337,7 @@ def _csv_value(value: Any) -> Any:
 def _json_safe(record: dict) -> dict:
     """JSON has no NaN: non-finite floats (a diverged loss) are written as null."""
     return {
-        key: _json_safe(value) if isinstance(value, dict) else (None if isinstance(value, float) and not math.isfinite(value) else value)
+        key: _json_safe(value) if isinstance(value, dict)
+        else (None if isinstance(value, float) and not math.isfinite(value) else value)
         for key, value in record.items()
     }

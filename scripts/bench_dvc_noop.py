@@ -1,8 +1,8 @@
-"""Time a no-op `dvc status` and `dvc repro` on the full default zoo (11 blocks x 3 positions x 5 seeds).
+"""Time a no-op `dvc status` and `dvc repro` on the full default pipeline (31 cells x 5 seeds).
 
-Training 165 cells is not possible here, and the timing is DVC's own overhead, so the script makes
+Training 155 cells is not possible here, and the timing is DVC's own overhead, so the script makes
 a copy of this checkout, writes a placeholder file for every output, records them in dvc.lock with
-`dvc commit --force`, then times the commands that must find nothing to do. The blocks stage is run
+`dvc commit --force`, then times the commands that must find nothing to do. The cells stage is run
 for real. Usage: python scripts/bench_dvc_noop.py [--repeats 3]
 """
 from __future__ import annotations
@@ -31,7 +31,8 @@ def sh(repo: Path, *args: str) -> str:
 
 
 def copy_checkout(target: Path) -> None:
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True)
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+                            check=True)
     for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
         if source.is_file() or source.is_symlink():
@@ -46,17 +47,15 @@ def write_placeholders(repo: Path) -> int:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     files = [f"{params['data']['root']}/{params['data']['dataset']}/placeholder", "results/results.csv",
              "metrics/leaderboard.json", "plots/figures/placeholder.png", "plots/data/placeholder.csv"]
-    for block in params["zoo"]:
-        for position in params["positions"]:
-            cell = f"{block}-{position}"
-            files += [f"metrics/profile/{cell}.json", f"metrics/benchmark/{cell}.json"]
-            for seed in params["seeds"]:
-                files += [f"runs/{cell}-s{seed}/record.json", f"metrics/train/{cell}-s{seed}.json",
-                          f"plots/curves/{cell}-s{seed}/val_acc.tsv"]
+    for cell in params["cells"]:
+        files += [f"metrics/profile/{cell}.json", f"metrics/benchmark/{cell}.json"]
+        for seed in params["seeds"]:
+            files += [f"runs/{cell}-s{seed}/record.json", f"metrics/train/{cell}-s{seed}.json",
+                      f"plots/curves/{cell}-s{seed}/val_acc.tsv"]
     for name in files:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(f"placeholder for {name}\n")
-    return len(params["zoo"]) * len(params["positions"]) * len(params["seeds"])
+    return len(params["cells"]) * len(params["seeds"])
 
 
 def timed(repo: Path, repeats: int, *args: str) -> list[float]:
@@ -80,15 +79,17 @@ def main() -> None:
         sh(repo, "git", "init", "-q")
         sh(repo, "git", "-c", "user.email=b@example.com", "-c", "user.name=bench", "add", "-A")
         sh(repo, "git", "-c", "user.email=b@example.com", "-c", "user.name=bench", "commit", "-qm", "copy")
-        sh(repo, sys.executable, "-m", "dvc", "repro", "-s", "blocks")
+        sh(repo, sys.executable, "-m", "dvc", "repro", "-s", "cells")
         train_cells = write_placeholders(repo)
         sh(repo, sys.executable, "-m", "dvc", "commit", "--force")
         stages = len(sh(repo, sys.executable, "-m", "dvc", "stage", "list", "--name-only").split())
         status = timed(repo, args.repeats, "status")
         repro = timed(repo, args.repeats, "repro")
     print(f"pipeline: {stages} stages ({train_cells} train cells)")
-    print(f"no-op dvc status: median {statistics.median(status):.2f} s over {len(status)} runs ({', '.join(f'{t:.2f}' for t in status)})")
-    print(f"no-op dvc repro:  median {statistics.median(repro):.2f} s over {len(repro)} runs ({', '.join(f'{t:.2f}' for t in repro)})")
+    print(f"no-op dvc status: median {statistics.median(status):.2f} s over {len(status)} runs "
+          f"({', '.join(f'{t:.2f}' for t in status)})")
+    print(f"no-op dvc repro:  median {statistics.median(repro):.2f} s over {len(repro)} runs "
+          f"({', '.join(f'{t:.2f}' for t in repro)})")
 
 
 if __name__ == "__main__":

@@ -30,10 +30,14 @@ import torch
 import torch.nn.functional as F
 from timm.optim import param_groups_weight_decay
 
+from blockzoo.cell import Cell
 from blockzoo.environment import cpu_model
-from blockzoo.profile import count_flops
+from blockzoo.profile.flops import count_flops
 from blockzoo.scaffold import ScaffoldNet
-from blockzoo.train import RECIPES, TrainConfig, to_channels_last, train
+from blockzoo.settings import DataSettings, TrainSettings
+from blockzoo.train.module import to_channels_last
+from blockzoo.train.recipes import RECIPES
+from blockzoo.train.run import train
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 4096, repeats: int = 10) -> float:
@@ -103,7 +107,8 @@ def write_synthetic_cifar100(root: Path, n_train: int = 50_000, n_test: int = 25
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
     for name, n in (("train", n_train), ("test", n_test)):
-        batch = {"data": rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8), "fine_labels": rng.integers(0, 100, n).tolist()}
+        batch = {"data": rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8),
+                 "fine_labels": rng.integers(0, 100, n).tolist()}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"class_{k}" for k in range(100)]}, protocol=4))
     return folder, hashlib.md5((folder / "train").read_bytes()).hexdigest()
@@ -112,10 +117,12 @@ def write_synthetic_cifar100(root: Path, n_train: int = 50_000, n_test: int = 25
 def full_loop_throughput(block: str, position: str, batch_size: int, channels_last: bool, device: torch.device,
                          steps: int, data: tuple[Path, str], work: Path) -> float:
     out_dir = work / f"run-{'cl' if channels_last else 'nchw'}"
-    cfg = TrainConfig(block, position, data_root=str(work / "data"), data_archive=str(data[0]), data_md5=data[1], val_size=batch_size,
-                      epochs=2, batch_size=batch_size, limit_train_batches=steps, device=str(device),
-                      channels_last=channels_last, out_dir=str(out_dir), progress=False)
-    return train(cfg)["train"]["throughput"]
+    settings = TrainSettings(epochs=2, batch_size=batch_size, limit_train_batches=steps, device=str(device),
+                             channels_last=channels_last)
+    data_settings = DataSettings(archive=str(data[0]), md5=data[1], val_size=batch_size)
+    record = train(Cell(block, position), settings, data_settings, out_dir=out_dir, data_dir=work / "data",
+                   progress=False)
+    return record["train"]["throughput"]
 
 
 def sync(device: torch.device) -> None:
@@ -137,7 +144,8 @@ def main() -> None:
 
     print(f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.2f} (1 min)", flush=True)
-    forward_macs, _, _ = count_flops(ScaffoldNet(args.block, args.position), torch.randn(1, 3, 32, 32))
+    # multiply-adds of the convolutions and matrix products (fvcore's own count), the work that runs at peak
+    forward_macs = count_flops(ScaffoldNet(args.block, args.position), torch.randn(1, 3, 32, 32)).fvcore_total
     step_flops = 3 * 2 * forward_macs
     print(f"flops {args.block} at {args.position}: forward {2 * forward_macs / 1e9:.3f} GFLOP/image, "
           f"training step {step_flops / 1e9:.3f} GFLOP/image", flush=True)
@@ -164,18 +172,20 @@ def main() -> None:
             for channels_last in (False, True):
                 full[channels_last] = full_loop_throughput(args.block, args.position, args.batch_size, channels_last,
                                                            device, args.steps, data, work)
-                print(f"  measured: full train(), channels-last {channels_last}: {full[channels_last]:.1f} images/s", flush=True)
+                print(f"  measured: full train(), channels-last {channels_last}: {full[channels_last]:.1f} images/s",
+                      flush=True)
     measure_peaks_and_bare()
 
     peak_mm, peak_conv = max(peaks["torch.mm"]), max(peaks["oneDNN 1x1 conv"])
-    print(f"peak  fp32 4096^3 GEMM, best of 10 (x2): torch.mm {peak_mm:.1f} GFLOP/s, as a oneDNN 1x1 conv {peak_conv:.1f} GFLOP/s")
+    print(f"peak  fp32 4096^3 GEMM, best of 10 (x2): torch.mm {peak_mm:.1f} GFLOP/s, "
+          f"as a oneDNN 1x1 conv {peak_conv:.1f} GFLOP/s")
     print(f"{'':<54}{'images/s':>10}{'GFLOP/s':>10}{'of torch.mm peak':>18}{'of oneDNN peak':>16}")
     rows = [(f"bare step, {'channels-last' if cl else 'contiguous'}", max(bare[cl])) for cl in (False, True)]
     rows += [(f"full train() loop, {'channels-last (default)' if cl else 'contiguous'}", full[cl]) for cl in full]
     for label, images_per_s in rows:
         achieved = images_per_s * step_flops / 1e9
-        print(f"{label + f', batch {args.batch_size}':<54}{images_per_s:10.1f}{achieved:10.1f}{achieved / peak_mm:18.1%}"
-              f"{achieved / peak_conv:16.1%}")
+        print(f"{label + f', batch {args.batch_size}':<54}{images_per_s:10.1f}{achieved:10.1f}"
+              f"{achieved / peak_mm:18.1%}{achieved / peak_conv:16.1%}")
     print(f"load average now {os.getloadavg()[0]:.2f} (1 min)")
 
 

@@ -6,7 +6,7 @@ versions DVC's renderer is written for. Re-run after changing versions:
 
     cd /tmp && npm pack vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2 && for f in *.tgz; do mkdir -p ${f%.tgz} && tar xzf $f -C ${f%.tgz}; done
     python scripts/build_offline_plots_template.py /tmp/vega-5.20.2 /tmp/vega-lite-5.2.0 /tmp/vega-embed-6.18.2
-"""
+"""  # noqa: E501 (the usage that sys.exit prints: a shell command kept on one line)
 from __future__ import annotations
 
 import json
@@ -15,14 +15,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "plots" / "offline_template.html"
-LIBRARIES = [("vega", "build/vega.min.js"), ("vega-lite", "build/vega-lite.min.js"), ("vega-embed", "build/vega-embed.min.js")]
+LIBRARIES = [
+    ("vega", "build/vega.min.js"), ("vega-lite", "build/vega-lite.min.js"), ("vega-embed", "build/vega-embed.min.js")
+]
 
 
 def main(package_dirs: list[str]) -> None:
     if len(package_dirs) != len(LIBRARIES):
         sys.exit(__doc__)
     scripts = []
-    for (name, build_file), folder in zip(LIBRARIES, package_dirs):
+    for (name, build_file), folder in zip(LIBRARIES, package_dirs, strict=True):
         folder = Path(folder)
         package = folder / "package" if (folder / "package").is_dir() else folder
         version = json.loads((package / "package.json").read_text())["version"]

@@ -1,56 +1,62 @@
-"""Stage `aggregate`: the cells of the current zoo -> results.csv, curves.csv, leaderboard and plots."""
+"""Stage `aggregate`: the cells of this run -> results.csv, curves.csv, the leaderboard and the figures.
+
+Usage (dvc.yaml): python stages/aggregate.py METRICS_DIR CURVES_DIR RESULTS_DIR LEADERBOARD_JSON FIGURES_DIR
+The baseline network is one cell measured once; here it becomes the baseline block's row at every position.
+"""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from common import ROOT, BlockzooError, cell_name, cli_errors, stage_params
+from common import ROOT, BlockzooError, cli_errors, stage_params
 
 from blockzoo import atomic, results
-from blockzoo.curves import curves_table
-from blockzoo.leaderboard import build_leaderboard
-from blockzoo.visualize import draw_all
-
-METRICS = ROOT / "metrics"
-RESULTS_CSV = ROOT / "results" / "results.csv"
-CURVES_CSV = ROOT / "results" / "curves.csv"
+from blockzoo.names import parse_cell
 
 
-def cell_records(zoo: list[str], positions: list[str], seeds: list[int]) -> tuple[list[dict], list, int]:
+def cell_records(metrics: Path, curves: Path, cells: list[str], positions: list[str], seeds: list[int]):
+    """Every record of the run's cells at the positions they stand for, the curves folders of its train runs
+    (block, position, seed, folder), and how many train runs have no record yet."""
     records, runs, missing_train = [], [], 0
-    for block in zoo:
-        for position in positions:
-            for section in ("profile", "benchmark"):
-                records.append(results.read_record(METRICS / section / f"{cell_name(block, position)}.json"))
-            for seed in seeds:
-                cell = cell_name(block, position, seed)
-                path = METRICS / "train" / f"{cell}.json"
-                if not path.is_file():
-                    missing_train += 1
-                    continue
-                records.append(results.read_record(path))
-                runs.append((block, position, seed, ROOT / "plots" / "curves" / cell))
+    for name in cells:
+        block, position = parse_cell(name)
+        measured = [results.read_record(metrics / section / f"{name}.json") for section in ("profile", "benchmark")]
+        for seed in seeds:
+            path = metrics / "train" / f"{name}-s{seed}.json"
+            if path.is_file():
+                measured.append(results.read_record(path))
+            else:
+                missing_train += 1
+        for at in positions if position is None else [position]:
+            records += [results.at_position(record, at) for record in measured]
+            runs += [(block, at, seed, curves / f"{name}-s{seed}") for seed in seeds
+                     if (metrics / "train" / f"{name}-s{seed}.json").is_file()]
     return records, runs, missing_train
 
 
 @cli_errors
-def main() -> None:
+def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: str, figures_dir: str) -> None:
     params = stage_params()
-    zoo, positions, seeds = params["zoo"], params["positions"], params["seeds"]
-    if not zoo:
-        raise BlockzooError("the zoo in params.yaml is empty; list at least one block under zoo")
-    records, runs, missing_train = cell_records(zoo, positions, seeds)
-    results.write_results_csv(RESULTS_CSV, results.merge_records(records))
+    cells, positions, seeds = params["cells"], params["positions"], params["seeds"]
+    if len(cells) < 2 and not positions:
+        raise BlockzooError("this run measures no block: set zoo and positions in conf/config.yaml")
+    from blockzoo.report.curves import curves_table
+    from blockzoo.report.figures import draw_all
+    from blockzoo.report.leaderboard import build_leaderboard
+
+    records, runs, missing_train = cell_records(ROOT / metrics_dir, ROOT / curves_dir, cells, positions, seeds)
+    text = results.write_results_csv(ROOT / results_dir / "results.csv", results.merge_records(records))
     curves = curves_table(runs)
-    with atomic.atomic_path(CURVES_CSV) as tmp:
-        curves.to_csv(tmp, index=False)
-    frame = results.read_results(RESULTS_CSV)
-    atomic.write_json(METRICS / "leaderboard.json", build_leaderboard(frame))
-    written = draw_all(frame, curves if len(curves) else None, ROOT / "plots" / "figures")
-    print(f"aggregated {len(zoo)} blocks x {len(positions)} positions x {len(seeds)} seeds into {RESULTS_CSV.relative_to(ROOT)}")
+    atomic.write_text(ROOT / results_dir / "curves.csv", curves.to_csv(index=False, lineterminator="\n"))
+    frame = results.parse_results(text)
+    atomic.write_json(ROOT / leaderboard_json, build_leaderboard(frame))
+    written = draw_all(frame, curves if len(curves) else None, ROOT / figures_dir)
+    print(f"aggregated {len(cells)} cells x {len(seeds)} seeds into {results_dir}/results.csv")
     if missing_train:
-        print(f"note: {missing_train} training runs have no record yet; their accuracy is empty (run `dvc repro` to train them)")
+        print(f"note: {missing_train} training runs have no record yet; their accuracy is empty "
+              "(run `dvc repro` to train them)")
     print("plots: " + ", ".join(str(path.relative_to(ROOT)) for path in written))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(*sys.argv[1:]))

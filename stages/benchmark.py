@@ -1,19 +1,24 @@
-"""Stage `benchmark@<block>-<position>`: latency and throughput of one cell -> metrics/benchmark/<cell>.json."""
+"""Stage `benchmark@<cell>`: latency and throughput of one cell.
+
+Usage (dvc.yaml): python stages/benchmark.py CELL OUT_JSON
+"""
 from __future__ import annotations
 
 import sys
 
-from common import ROOT, cell_name, checked_settings, cli_errors, scaffold_options, stage_params
+from cell_stage import cell_from_params
+from common import ROOT, cli_errors, stage_params
 
 from blockzoo import results
-from blockzoo.benchmark import benchmark_block
+from blockzoo.benchmark.measure import benchmark_cell
+from blockzoo.settings import BenchmarkSettings
 
 
 @cli_errors
-def main(block: str, position: str) -> None:
+def main(cell: str, out: str) -> None:
     params = stage_params()
-    record = benchmark_block(block, position, **scaffold_options(params), **checked_settings("benchmark", params["benchmark"], benchmark_block))
-    results.write_record(ROOT / "metrics" / "benchmark" / f"{cell_name(block, position)}.json", record)
+    record = benchmark_cell(cell_from_params(cell, params), BenchmarkSettings.from_dict(params["benchmark"]))
+    results.write_record(ROOT / out, record)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
-"""Stage `profile@<block>-<position>` (named profile_cell: `profile` is a standard-library module): params, FLOPs and memory of one cell -> metrics/profile/<cell>.json."""
+"""Stage `profile@<cell>` (named profile_cell: `profile` is a standard-library module): parameters, FLOPs and
+memory of one cell. Usage (dvc.yaml): python stages/profile_cell.py CELL OUT_JSON"""
 from __future__ import annotations
 
 import sys
 
-from common import ROOT, cell_name, checked_settings, cli_errors, scaffold_options, stage_params
+from cell_stage import cell_from_params
+from common import ROOT, cli_errors, stage_params
 
 from blockzoo import results
-from blockzoo.profile import profile_block
+from blockzoo.profile.measure import profile_cell
+from blockzoo.settings import ProfileSettings
 
 
 @cli_errors
-def main(block: str, position: str) -> None:
+def main(cell: str, out: str) -> None:
     params = stage_params()
-    record = profile_block(block, position, **scaffold_options(params), **checked_settings("profile", params["profile"], profile_block))
-    results.write_record(ROOT / "metrics" / "profile" / f"{cell_name(block, position)}.json", record)
+    record = profile_cell(cell_from_params(cell, params), ProfileSettings.from_dict(params["profile"]))
+    results.write_record(ROOT / out, record)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,22 @@
-"""Shared fixtures: fake CIFAR archives served from 127.0.0.1 (see fake_cifar.py)."""
+"""Shared fixtures: fake CIFAR archives served from 127.0.0.1 (see fake_cifar.py), Debian's Fashion-MNIST."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from fake_cifar import FakeArchive, served_fake_archive
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def debian_fashion_mnist() -> Path:
+    """Debian's dataset-fashion-mnist (the real dataset); `make test` installs it (Makefile: test-data)."""
+    if not DEBIAN_FASHION_MNIST.is_dir():
+        pytest.fail(f"{DEBIAN_FASHION_MNIST} is missing: run the tests with `make test`, which installs it "
+                    "(apt-get install -y dataset-fashion-mnist)")
+    return DEBIAN_FASHION_MNIST
 
 
 @pytest.fixture(scope="session")

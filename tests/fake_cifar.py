@@ -19,9 +19,9 @@ import socket
 import struct
 import tarfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from torchvision.datasets import CIFAR10, CIFAR100
@@ -78,7 +78,8 @@ def _labelled_images(rng: np.random.Generator, looks: _ClassLooks, n: int) -> tu
     """(n, 3072) uint8 rows in CIFAR's channel-major order, and balanced labels in shuffled order."""
     labels = rng.permutation(np.arange(n) % len(looks.colour))
     y, x = np.mgrid[0:32, 0:32] / 32
-    along = (x[None] * np.cos(looks.angle[labels])[:, None, None] + y[None] * np.sin(looks.angle[labels])[:, None, None])
+    along = (x[None] * np.cos(looks.angle[labels])[:, None, None]
+             + y[None] * np.sin(looks.angle[labels])[:, None, None])
     phase = rng.uniform(0, 2 * np.pi, (n, 1, 1))  # random per image, so the pattern is not a fixed position
     stripes = 40 * np.sin(2 * np.pi * looks.frequency[labels][:, None, None] * along + phase)  # (n, 32, 32)
     images = looks.colour[labels][:, :, None, None] + stripes[:, None] + rng.normal(0, 12, (n, 3, 32, 32))
@@ -114,7 +115,8 @@ def _cifar10_members(train, test) -> dict[str, bytes]:
     train_images, train_labels = train
     members = {}
     for i, rows in enumerate(np.array_split(np.arange(len(train_labels)), 5), start=1):
-        members[f"data_batch_{i}"] = _py2_pickle(batch(train_images[rows], train_labels[rows], f"training batch {i} of 5"))
+        members[f"data_batch_{i}"] = _py2_pickle(batch(train_images[rows], train_labels[rows],
+                                                       f"training batch {i} of 5"))
     members["test_batch"] = _py2_pickle(batch(*test, "testing batch 1 of 1"))
     members["batches.meta"] = _py2_pickle({"num_cases_per_batch": len(train_labels) // 5, "label_names": names,
                                            "num_vis": 3072})

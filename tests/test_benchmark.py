@@ -1,20 +1,30 @@
-"""benchmark.py: the record, the statistics, dtype/device checks (tiny settings, CPU)."""
+"""blockzoo.benchmark: the record, the statistics, dtype/device checks (tiny settings, CPU)."""
 import pytest
 import torch
 from torch import nn
 
 from blockzoo import BlockzooError, results
-from blockzoo.benchmark import benchmark_block, check_dtype, timing_settings, latency_stats, time_forward
+from blockzoo.benchmark.latency import check_dtype, latency_stats, time_forward, timing_settings
+from blockzoo.benchmark.measure import benchmark_cell
+from blockzoo.cell import Cell
+from blockzoo.settings import BenchmarkSettings, ScaffoldSpec
 
-TINY = {"batch_size": 4, "warmup": 1, "repeats": 2, "num_blocks": 1, "base_channels": 8}
+TINY = {"batch_size": 4, "warmup": 1, "repeats": 2}
+SMALL = ScaffoldSpec(num_blocks=1, base_channels=8)
+
+
+def benchmark_block(block, position, **settings):
+    return benchmark_cell(Cell(block, position, SMALL), BenchmarkSettings(**{"device": "cpu", **settings}))
 
 
 def assert_consistent(benchmark: dict) -> None:
     assert benchmark["latency_b1_ms_p10"] <= benchmark["latency_b1_ms"] <= benchmark["latency_b1_ms_p90"]
     assert benchmark["latency_ms_p10"] <= benchmark["latency_ms"] <= benchmark["latency_ms_p90"]
     assert benchmark["throughput"] == pytest.approx(benchmark["batch_size"] * 1e3 / benchmark["latency_ms"])
-    assert benchmark["train_form_throughput"] == pytest.approx(benchmark["batch_size"] * 1e3 / benchmark["train_form_latency_ms"])
-    assert all(benchmark[name] > 0 for name in ("latency_b1_ms", "latency_ms", "train_form_latency_b1_ms", "train_form_latency_ms"))
+    assert benchmark["train_form_throughput"] == pytest.approx(
+        benchmark["batch_size"] * 1e3 / benchmark["train_form_latency_ms"])
+    assert all(benchmark[name] > 0
+               for name in ("latency_b1_ms", "latency_ms", "train_form_latency_b1_ms", "train_form_latency_ms"))
 
 
 def test_record_validates_and_is_consistent():
@@ -60,12 +70,12 @@ def test_timing_settings_are_restored():
     with timing_settings(1):
         assert torch.get_num_threads() == 1 and torch.backends.cudnn.benchmark
     assert (torch.get_num_threads(), torch.backends.cudnn.benchmark) == before
-    with pytest.raises(BlockzooError, match="threads"):
-        with timing_settings(0):
-            pass
+    with pytest.raises(BlockzooError, match="benchmark.threads must be a positive integer, got 0"):
+        BenchmarkSettings(threads=0)
 
 
-@pytest.mark.parametrize("name,expected", [("fp32", torch.float32), ("float32", torch.float32), ("BF16", torch.bfloat16), ("bfloat16", torch.bfloat16)])
+@pytest.mark.parametrize("name,expected", [("fp32", torch.float32), ("float32", torch.float32),
+                                           ("BF16", torch.bfloat16), ("bfloat16", torch.bfloat16)])
 def test_dtype_names(name, expected):
     assert check_dtype(name, torch.device("cpu")) == expected
 
@@ -84,12 +94,14 @@ def test_dtype_errors_say_what_to_use(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_cuda_without_gpu_is_a_user_error():
-    with pytest.raises(BlockzooError, match="use --device cpu"):
+    with pytest.raises(BlockzooError, match="use device cpu"):
         benchmark_block("ResNetBasicBlock", "mid", device="cuda", **TINY)
 
 
 def test_bad_settings_are_user_errors():
-    with pytest.raises(BlockzooError, match="repeats"):
+    with pytest.raises(BlockzooError, match="benchmark.repeats must be a positive integer"):
         benchmark_block("ResNetBasicBlock", "mid", **{**TINY, "repeats": 0})
+    with pytest.raises(BlockzooError, match="benchmark.dtype must be one of 'float32'"):
+        benchmark_block("ResNetBasicBlock", "mid", **{**TINY, "dtype": "fp8"})
     with pytest.raises(BlockzooError, match="unknown position"):
         benchmark_block("ResNetBasicBlock", "middle", **TINY)

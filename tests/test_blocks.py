@@ -1,4 +1,8 @@
-"""Every block at every position: shapes, deploy form equivalence, registry behaviour."""
+"""Every registered block (and every variant) at every position: shapes, deploy form, registry behaviour.
+
+Parametrised over list_available_blocks(), as timm's tests run over list_models(): a new block gets
+these tests without editing this file.
+"""
 import copy
 
 import pytest
@@ -6,27 +10,30 @@ import torch
 from timm.utils.model import reparameterize_model
 
 from blockzoo import POSITIONS, BlockzooError, ScaffoldNet, create_block, list_available_blocks, register_block
-from blockzoo.blocks import import_block_modules
-from blockzoo.blocks.registry import _REGISTRY
+from blockzoo.blocks import get_block, import_block_modules, unregister_block
+from blockzoo.cell import Cell, has_deploy_form
 
-ZOO = [
+BLOCKS_MD = [
     "ResNetBasicBlock", "ResNetBottleneck", "InvertedResidual", "UniversalInvertedBottleneck", "EdgeResidual",
     "MBConvLNBlock", "MobileOneBlock", "ReparamLargeKernelConv", "RepMixer", "GhostBottleneckV3", "DYMicroBlock",
 ]
-REPARAMETERISING = {"MobileOneBlock", "ReparamLargeKernelConv", "RepMixer", "GhostBottleneckV3"}
+SPECS = [name for name in list_available_blocks()] + [
+    f"{name}.{variant}" for name in list_available_blocks() for variant in get_block(name).variants
+]
 # (in, out, stride, input size) of each stage's transition block and of its later blocks
-STAGE_SHAPES = {"early": [(64, 64, 1, 32)], "mid": [(64, 128, 2, 32), (128, 128, 1, 16)], "late": [(128, 256, 2, 16), (256, 256, 1, 8)]}
+STAGE_SHAPES = {"early": [(64, 64, 1, 32)], "mid": [(64, 128, 2, 32), (128, 128, 1, 16)],
+                "late": [(128, 256, 2, 16), (256, 256, 1, 8)]}
 
 
-def test_all_eleven_blocks_are_registered():
-    assert set(ZOO) <= set(list_available_blocks())
+def test_the_blocks_of_the_definition_are_registered():
+    assert set(BLOCKS_MD) <= set(list_available_blocks())
 
 
 @pytest.mark.parametrize("position", POSITIONS)
-@pytest.mark.parametrize("name", ZOO)
-def test_block_output_shape(name, position):
+@pytest.mark.parametrize("spec", SPECS)
+def test_block_output_shape(spec, position):
     for in_ch, out_ch, stride, size in STAGE_SHAPES[position]:
-        block = create_block(name, in_ch, out_ch, stride, position)
+        block = create_block(spec, in_ch, out_ch, stride, position)
         y = block(torch.randn(2, in_ch, size, size))
         assert y.shape == (2, out_ch, size // stride, size // stride)
 
@@ -40,27 +47,57 @@ def _with_trained_batchnorm_stats(model: torch.nn.Module, x: torch.Tensor) -> to
     return model.eval()
 
 
+REPARAMETERISING = [spec for spec in SPECS if has_deploy_form(ScaffoldNet(spec, "mid", num_blocks=1, base_channels=8))]
+
+
 @pytest.mark.parametrize("position", POSITIONS)
-@pytest.mark.parametrize("name", sorted(REPARAMETERISING))
-def test_deploy_form_matches_train_form(name, position):
+@pytest.mark.parametrize("spec", REPARAMETERISING)
+def test_deploy_form_matches_train_form(spec, position):
     torch.manual_seed(0)
-    net = ScaffoldNet(name, position, num_blocks=2)
+    net = ScaffoldNet(spec, position, num_blocks=2, base_channels=16)
     x = torch.randn(4, 3, 32, 32)
     _with_trained_batchnorm_stats(net, x)
     deploy = reparameterize_model(copy.deepcopy(net))
-    train_params = sum(p.numel() for p in net.parameters())
-    deploy_params = sum(p.numel() for p in deploy.parameters())
-    assert deploy_params < train_params, "re-parameterisation should fold branches away"
     with torch.no_grad():
         expected, got = net(x), deploy(x)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_unknown_block_names_the_closest_matches():
+def test_reparameterising_blocks_fold_branches_away():
+    for name in ("MobileOneBlock", "ReparamLargeKernelConv", "RepMixer", "GhostBottleneckV3"):
+        net = ScaffoldNet(name, "mid", num_blocks=2)
+        deploy = reparameterize_model(copy.deepcopy(net).eval())
+        assert sum(p.numel() for p in deploy.parameters()) < sum(p.numel() for p in net.parameters()), name
+
+
+def test_variants_change_what_they_say():
+    # uniform: the mid stage's configuration at every position
+    for name in ("InvertedResidual", "EdgeResidual", "GhostBottleneckV3", "UniversalInvertedBottleneck"):
+        late_default = sum(p.numel() for p in create_block(name, 128, 256, 2, "late").parameters())
+        late_uniform = sum(p.numel() for p in create_block(f"{name}.uniform", 128, 256, 2, "late").parameters())
+        mid = sum(p.numel() for p in create_block(name, 128, 256, 2, "mid").parameters())
+        assert late_uniform == mid != late_default, name
+    # identity: no projection where the shapes match, the projection where they change
+    assert create_block("ResNetBasicBlock.identity", 64, 64, 1, "mid").downsample is None
+    assert create_block("ResNetBasicBlock", 64, 64, 1, "mid").downsample is not None
+    assert create_block("ResNetBasicBlock.identity", 64, 128, 2, "mid").downsample is not None
+    assert create_block("ResNetBottleneck.identity", 128, 128, 1, "late").downsample is None
+
+
+def test_a_variant_cell_is_a_distinct_cell():
+    assert Cell("ResNetBasicBlock", "mid").name == "ResNetBasicBlock"
+    assert Cell("ResNetBasicBlock.identity", "mid").name == "ResNetBasicBlock.identity-mid"
+    assert Cell("InvertedResidual.uniform", "late").name == "InvertedResidual.uniform-late"
+
+
+def test_unknown_block_or_variant_names_the_closest_matches():
     with pytest.raises(BlockzooError) as info:
         create_block("GhostBottleneckV2", 64, 64, 1, "mid")
-    message = str(info.value)
-    assert "GhostBottleneckV3" in message and "\n" not in message
+    assert "GhostBottleneckV3" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(BlockzooError, match="RepMixer has no variant 'uniform'; its variants: none"):
+        create_block("RepMixer.uniform", 64, 64, 1, "mid")
+    with pytest.raises(BlockzooError, match="no variant 'wide'; its variants: uniform"):
+        create_block("InvertedResidual.wide", 64, 64, 1, "mid")
 
 
 def test_bad_position_is_a_clear_error():
@@ -68,22 +105,57 @@ def test_bad_position_is_a_clear_error():
         create_block("ResNetBasicBlock", 64, 64, 1, "middle")
 
 
+def _write(path, body: str):
+    path.write_text("from torch import nn\nfrom blockzoo import register_block\n\n" + body)
+    return path
+
+
 def test_user_block_module_registers_with_one_decorator(tmp_path):
-    module = tmp_path / "my_blocks.py"
-    module.write_text(
-        "from torch import nn\n"
-        "from blockzoo import register_block\n\n"
+    module = _write(tmp_path / "plain_conv_blocks.py", (
         "@register_block()\n"
         "def TestOnlyPlainConv(in_channels, out_channels, stride, position):\n"
-        "    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1), nn.BatchNorm2d(out_channels), nn.ReLU())\n"
-    )
+        "    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1), nn.BatchNorm2d(out_channels))\n"))
     try:
         import_block_modules([str(module)])
         assert "TestOnlyPlainConv" in list_available_blocks()
-        net = ScaffoldNet("TestOnlyPlainConv", "late")
+        net = Cell("TestOnlyPlainConv", "late").build()
         assert net(torch.randn(1, 3, 32, 32)).shape == (1, 100)
     finally:
-        _REGISTRY.pop("TestOnlyPlainConv", None)
+        unregister_block("TestOnlyPlainConv")
+    assert "TestOnlyPlainConv" not in list_available_blocks()
+
+
+@pytest.mark.parametrize("body,message", [
+    ("def broken(:\n    pass\n", r"failed to import: SyntaxError: .*\(line 4\); fix the module"),
+    ("raise RuntimeError('no GPU here')\n", r"failed to import: RuntimeError: no GPU here \(line 4 of .*\); fix"),
+    ("import no_such_package_for_blockzoo\n", r"failed to import: ModuleNotFoundError: No module named"),
+])
+def test_a_user_module_that_fails_to_import_is_one_line(tmp_path, body, message):
+    module = _write(tmp_path / f"failing_{abs(hash(body))}.py", body)
+    with pytest.raises(BlockzooError, match=message) as info:
+        import_block_modules([str(module)])
+    assert "\n" not in str(info.value)
+
+
+def test_a_user_block_that_breaks_the_contract_is_one_line(tmp_path):
+    module = _write(tmp_path / "contract_breaking_blocks.py", (
+        "@register_block()\n"
+        "def TestOnlyIgnoresStride(in_channels, out_channels, stride, position):\n"
+        "    return nn.Conv2d(in_channels, out_channels, 3, 1, 1)\n\n"
+        "@register_block()\n"
+        "def TestOnlyCrashes(in_channels, out_channels, stride, position):\n"
+        "    return nn.Linear(in_channels, out_channels)\n"))
+    try:
+        import_block_modules([str(module)])
+        with pytest.raises(BlockzooError, match=r"block TestOnlyIgnoresStride \(mid stage, block 0: 64->128 channels, "
+                                                r"stride 2\) returned \(1, 128, 32, 32\).*expected \(1, 128, 16, 16\)"):
+            Cell("TestOnlyIgnoresStride", "mid").build()
+        with pytest.raises(BlockzooError, match="fails on a test input of .*RuntimeError"):
+            Cell("TestOnlyCrashes", "early").build()
+        Cell("TestOnlyIgnoresStride", "early").build()  # stride 1 everywhere in the early stage: it holds there
+    finally:
+        unregister_block("TestOnlyIgnoresStride")
+        unregister_block("TestOnlyCrashes")
 
 
 def test_missing_user_module_is_a_clear_error():
@@ -100,3 +172,8 @@ def test_registering_a_taken_name_from_another_module_fails():
     ResNetBasicBlock.__module__ = "someone_elses_module"
     with pytest.raises(BlockzooError, match="already registered"):
         register_block()(ResNetBasicBlock)
+
+
+def test_block_names_must_name_files_and_stages():
+    with pytest.raises(BlockzooError, match="not valid"):
+        register_block("My-Block")(lambda i, o, s, p: None)

@@ -16,14 +16,15 @@ import torch
 import torchvision.datasets
 import torchvision.datasets.cifar
 
-import blockzoo
-from blockzoo.data import DATASETS, DeviceLoader, fetch, get_dataset_info, load_splits
-from blockzoo.errors import BlockzooError
+from conftest import DEBIAN_FASHION_MNIST
 from fake_cifar import archive_filename, make_cifar_archive, serve_directory, unreachable_url
 
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-needs_debian_fashion_mnist = pytest.mark.skipif(
-    not DEBIAN_FASHION_MNIST.is_dir(), reason="apt-get install dataset-fashion-mnist to run")
+import blockzoo
+from blockzoo.data.catalogue import DATASETS, get_dataset_info
+from blockzoo.data.fetch import fetch
+from blockzoo.data.loader import DeviceLoader
+from blockzoo.data.splits import load_splits
+from blockzoo.errors import BlockzooError
 
 
 def assert_one_line_error(excinfo, *fragments: str) -> None:
@@ -140,7 +141,7 @@ def test_dropped_download_leaves_nothing_taken_for_complete(fake_cifar100, tmp_p
 
 def test_killed_download_is_cleaned_up_and_not_taken_for_complete(fake_cifar100, tmp_path):
     repo_root = Path(blockzoo.__file__).parent.parent
-    code = f"from blockzoo.data import fetch; fetch('cifar100', {str(tmp_path)!r}, url=__import__('sys').argv[1])"
+    code = f"from blockzoo.data.fetch import fetch; fetch('cifar100', {str(tmp_path)!r}, url=__import__('sys').argv[1])"
     with serve_directory(fake_cifar100.path.parent, send_fraction=0.5, stall=True) as base_url:
         env = {**os.environ, "PYTHONPATH": str(repo_root)}
         process = subprocess.Popen([sys.executable, "-c", code, base_url + fake_cifar100.path.name], env=env)
@@ -246,7 +247,7 @@ def test_splits_partition_the_official_training_set(name, request, tmp_path, mon
     train, val = image_bytes(splits.train_x), image_bytes(splits.val_x)
     assert not set(train) & set(val)
     assert sorted(train + val) == sorted(image_bytes(official_x))
-    label_of = dict(zip(image_bytes(official_x), official_y.tolist()))
+    label_of = dict(zip(image_bytes(official_x), official_y.tolist(), strict=True))
     assert [label_of[b] for b in train + val] == torch.cat([splits.train_y, splits.val_y]).tolist()
 
 
@@ -272,8 +273,7 @@ def test_val_size_must_fit_the_training_set(fake_cifar100, tmp_path):
     assert_one_line_error(excinfo, "2000")
 
 
-@needs_debian_fashion_mnist
-def test_fashion_mnist_from_the_debian_folder(tmp_path):
+def test_fashion_mnist_from_the_debian_folder(tmp_path, debian_fashion_mnist):
     folder = fetch("fashion-mnist", tmp_path, archive=DEBIAN_FASHION_MNIST)
     assert folder == tmp_path / "FashionMNIST" / "raw"
     splits = load_splits("fashion-mnist", tmp_path, archive=DEBIAN_FASHION_MNIST)
@@ -289,8 +289,7 @@ def test_fashion_mnist_from_the_debian_folder(tmp_path):
     assert everything.std().item() == pytest.approx(info.std[0], abs=1e-3)
 
 
-@needs_debian_fashion_mnist
-def test_fashion_mnist_download_from_a_mirror(tmp_path):
+def test_fashion_mnist_download_from_a_mirror(tmp_path, debian_fashion_mnist):
     with serve_directory(DEBIAN_FASHION_MNIST) as base_url:
         folder = fetch("fashion-mnist", tmp_path, url=base_url)
     assert sorted(entries(folder)) == sorted([".blockzoo-verified.json", "t10k-images-idx3-ubyte",
@@ -298,8 +297,7 @@ def test_fashion_mnist_download_from_a_mirror(tmp_path):
                                               "train-labels-idx1-ubyte"])
 
 
-@needs_debian_fashion_mnist
-def test_corrupt_fashion_mnist_file_is_refused(tmp_path):
+def test_corrupt_fashion_mnist_file_is_refused(tmp_path, debian_fashion_mnist):
     local = shutil.copytree(DEBIAN_FASHION_MNIST, tmp_path / "local")
     labels = local / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(labels.read_bytes()[:-100])
@@ -325,7 +323,7 @@ def as_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def one_epoch(loader: DeviceLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*loader)
+    xs, ys = zip(*loader, strict=True)
     return torch.cat(xs), torch.cat(ys)
 
 

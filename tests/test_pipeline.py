@@ -1,32 +1,46 @@
 """End to end: the DVC pipeline in a temporary git repository made from this checkout.
 
 Two blocks, two positions, one seed, a tiny training budget, the fake CIFAR-100 archive served on
-127.0.0.1. Checks the outputs and leaderboard, that a second run does nothing, that a change to
-one block's source or settings re-runs only that block's cells, that train cells run in parallel,
-and that `dvc exp run -S block=...` runs exactly that block.
+127.0.0.1, set as the default setting in conf/. Checks the outputs and leaderboard, that the baseline
+network trains once and stands at every position, that a second run does nothing, that a change to one
+block's source or settings re-runs only that block's cells, that a new block re-runs nothing else, that
+train cells run in parallel, and that `dvc exp run -S block=...` narrows one experiment only.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-BLOCKS = ["ResNetBasicBlock", "MobileOneBlock"]
-POSITIONS = ["early", "late"]
 GENERATED = ["dvc.lock", "metrics", "results", "plots/figures", "plots/curves", "pipeline", "runs", "data"]
+CELLS = ["ResNetBasicBlock", "MobileOneBlock-early", "MobileOneBlock-late"]
+TINY_BLOCK = '''
+from torch import nn
+from blockzoo import register_block
+
+
+@register_block()
+def TinyTestBlock(in_channels, out_channels, stride, position):
+    """One 3x3 conv and a BN."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm2d(out_channels))
+'''
 
 
 def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
     proc = subprocess.run([*args], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    print(f"{time.perf_counter() - start:6.1f} s  {' '.join(args[1:] if args[0] == sys.executable else args)}")
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -36,8 +50,21 @@ def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return run(repo, sys.executable, "-m", "dvc", *args, check=check)
 
 
+def compose(repo: Path) -> None:
+    run(repo, sys.executable, "scripts/compose_params.py")
+
+
 def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
+
+
+def cell_stages(proc: subprocess.CompletedProcess) -> set[str]:
+    return {stage for stage in stages_run(proc) if stage.startswith(("profile@", "benchmark@", "train@"))}
+
+
+def of(cells, seeds=(0,)) -> set[str]:
+    return {f"{kind}@{cell}" for cell in cells for kind in ("profile", "benchmark")} | {
+        f"train@{cell}-{seed}" for cell in cells for seed in seeds}
 
 
 def git_commit_all(repo: Path, message: str) -> None:
@@ -45,11 +72,22 @@ def git_commit_all(repo: Path, message: str) -> None:
     run(repo, "git", "commit", "-q", "--allow-empty", "-m", message)
 
 
+def leaderboard(repo: Path) -> dict:
+    return json.loads((repo / "metrics" / "leaderboard.json").read_text())
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return lines[0]
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, fake_cifar100) -> Path:
-    """A fresh git repository holding this checkout's files (tracked and untracked, not ignored)."""
+    """A fresh git repository holding this checkout's files, with a test-sized default setting."""
     repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True)
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+                            check=True)
     for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
         if source.is_symlink() or source.is_file():
@@ -58,98 +96,142 @@ def repo(tmp_path_factory, fake_cifar100) -> Path:
     for name in GENERATED:  # start from nothing: no committed results
         path = repo / name
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params.update(zoo=BLOCKS, positions=POSITIONS, seeds=[0])
-    params["scaffold"] = {"num_blocks": 1, "base_channels": 8}
-    params["data"].update(url=fake_cifar100.url, md5=fake_cifar100.md5, val_size=200)
-    params["train"].update(epochs=1, batch_size=64, limit_train_batches=2, device="cpu")
-    params["profile"].update(memory_batch_size=2)
-    params["benchmark"].update(device="cpu", batch_size=4, warmup=1, repeats=2, threads=1)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    setting = {
+        "zoo": ["ResNetBasicBlock", "MobileOneBlock"], "positions": ["early", "late"], "seeds": [0],
+        "scaffold": {"num_blocks": 1, "base_channels": 8},
+        "data": {"url": fake_cifar100.url, "md5": fake_cifar100.md5, "val_size": 200},
+        "train": {"epochs": 1, "batch_size": 64, "limit_train_batches": 2, "device": "cpu"},
+        "profile": {"memory_batch_size": 2},
+        "benchmark": {"device": "cpu", "batch_size": 4, "warmup": 1, "repeats": 2, "threads": 1},
+    }
+    (repo / "conf" / "setting" / "default.yaml").write_text("# @package _global_\n" + yaml.safe_dump(setting))
     run(repo, "git", "init", "-q")
     run(repo, "git", "config", "user.email", "test@example.com")
     run(repo, "git", "config", "user.name", "test")
+    compose(repo)
     git_commit_all(repo, "blockzoo copy")
     return repo
 
 
-def cells(prefix: str, blocks=BLOCKS, seeds=(None,)) -> set[str]:
-    return {f"{prefix}@{b}-{p}" + ("" if s is None else f"-{s}") for b in blocks for p in POSITIONS for s in seeds}
+def changed_cell_stages(repo: Path) -> set[str]:
+    """The cell stages `dvc repro` would run now, once the cells stage has rewritten the specs: DVC's own status."""
+    dvc(repo, "repro", "cells")
+    status = json.loads(dvc(repo, "status", "--json").stdout or "{}")
+    return {stage for stage in status if stage.startswith(("profile@", "benchmark@", "train@"))}
+
+
+def run_in_parallel(repo: Path, stages: list[str], workers: int = 2) -> None:
+    """The README's recipe: several `dvc --wait-for-lock repro -s` at once (DVC releases its lock while a stage
+    runs)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    todo = list(stages)
+    running: list[tuple[str, subprocess.Popen]] = []
+    while todo or running:
+        while todo and len(running) < workers:
+            stage = todo.pop(0)
+            running.append((stage, subprocess.Popen(
+                [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "-s", stage],
+                cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        stage, worker = running.pop(0)
+        output = worker.communicate(timeout=900)[0]
+        assert worker.returncode == 0, f"{stage}:\n{output}"
 
 
 def test_pipeline_end_to_end(repo):
-    # Shared stages first, then the train cells in parallel, then whatever is left (aggregate).
-    shared = dvc(repo, "repro", "download", "blocks", "profile", "benchmark")
-    assert cells("profile") | cells("benchmark") | {"download", "blocks"} <= stages_run(shared)
-    train_cells = sorted(cells("train", seeds=(0,)))
-    assert set(train_cells) <= set(dvc(repo, "stage", "list", "--name-only").stdout.split())
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "-s", cell], cwd=repo, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for cell in train_cells
-    ]
-    outputs = [worker.communicate(timeout=900)[0] for worker in workers]
-    assert all(worker.returncode == 0 for worker in workers), "\n".join(outputs)
-    rest = dvc(repo, "repro")
-    assert stages_run(rest) == {"aggregate"}
+    assert yaml.safe_load((repo / "params.yaml").read_text())["cells"] == CELLS  # the baseline network once
 
-    # Outputs and leaderboard
-    for cell in cells("", seeds=(None,)):
-        name = cell.lstrip("@")
-        assert (repo / "metrics" / "profile" / f"{name}.json").is_file()
-        assert (repo / "metrics" / "benchmark" / f"{name}.json").is_file()
-        assert (repo / "metrics" / "train" / f"{name}-s0.json").is_file()
-        assert (repo / "runs" / f"{name}-s0" / "checkpoints").is_dir()
-    leaderboard = json.loads((repo / "metrics" / "leaderboard.json").read_text())
-    assert set(leaderboard["cells"]) == {f"{b}@{p}" for b in BLOCKS for p in POSITIONS}
-    for cell in leaderboard["cells"].values():
+    # The shared stages, then every cell stage two at a time, then what is left: aggregate only.
+    shared = dvc(repo, "repro", "download", "cells")
+    assert {"download", "cells"} <= stages_run(shared)
+    listed = set(dvc(repo, "stage", "list", "--name-only").stdout.split())
+    assert of(CELLS) <= listed and not {s for s in listed
+                                        if "ResNetBasicBlock-" in s and "@ResNetBasicBlock-0" not in s}
+    run_in_parallel(repo, sorted(of(CELLS), key=lambda stage: not stage.startswith("train@")))
+    assert stages_run(dvc(repo, "repro")) == {"aggregate"}
+
+    # Outputs and leaderboard: the baseline trained once, shown at both positions with the same numbers
+    for cell in CELLS:
+        for path in (f"metrics/profile/{cell}.json", f"metrics/benchmark/{cell}.json", f"metrics/train/{cell}-s0.json"):
+            assert (repo / path).is_file(), path
+        assert (repo / "runs" / f"{cell}-s0" / "checkpoints" / "last.ckpt").is_file()
+    board = leaderboard(repo)
+    assert set(board["cells"]) == {f"{b}@{p}" for b in ("ResNetBasicBlock", "MobileOneBlock")
+                                   for p in ("early", "late")}
+    early, late = board["cells"]["ResNetBasicBlock@early"], board["cells"]["ResNetBasicBlock@late"]
+    assert early["test_acc_mean"] == late["test_acc_mean"] and early["rank"] == late["rank"]
+    assert early["params"] == late["params"] and board["trained_runs"] == 4
+    for cell in board["cells"].values():
         assert cell["seeds_completed"] == 1 and 0 <= cell["test_acc_mean"] <= 1
         assert cell["params"] > 0 and cell["flops"] > 0 and cell["latency_b1_ms"] > 0
-    assert leaderboard["blocks"]["ResNetBasicBlock"]["position_sensitivity"] == 0
-    results_csv = (repo / "results" / "results.csv").read_text().splitlines()
-    assert len(results_csv) == 1 + len(BLOCKS) * len(POSITIONS)
+    assert board["blocks"]["ResNetBasicBlock"]["position_sensitivity"] == 0
+    assert len((repo / "results" / "results.csv").read_text().splitlines()) == 1 + 4
     assert any((repo / "plots" / "figures").glob("*.png"))
-    metrics_show = dvc(repo, "metrics", "show")
-    assert "MobileOneBlock@late" in metrics_show.stdout
+    assert "MobileOneBlock@late" in dvc(repo, "metrics", "show").stdout
+    mode = (repo / "metrics" / "leaderboard.json").stat().st_mode & 0o777
+    assert mode == 0o666 & ~current_umask()  # outputs keep the user's umask
 
     # A second run does nothing
     again = dvc(repo, "repro")
-    assert stages_run(again) == set()
-    assert "up to date" in again.stdout + again.stderr
-
-    # A change to one block's source file re-runs only that block's cells
-    with open(repo / "blockzoo" / "blocks" / "fastvit.py", "a") as f:
-        f.write("\n# an edit to the FastViT family\n")
-    changed = stages_run(dvc(repo, "repro"))
-    mobileone = cells("profile", ["MobileOneBlock"]) | cells("benchmark", ["MobileOneBlock"]) | cells("train", ["MobileOneBlock"], (0,))
-    assert mobileone <= changed
-    assert not {s for s in changed if "ResNetBasicBlock" in s}
-
-    # A change to one block's settings re-runs only that block's train cells
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["blocks"]["MobileOneBlock"] = {"train": {"lr": 0.05}}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    changed = stages_run(dvc(repo, "repro"))
-    assert changed - {"aggregate"} == cells("train", ["MobileOneBlock"], (0,))
+    assert stages_run(again) == set() and "up to date" in again.stdout + again.stderr
     git_commit_all(repo, "results")
 
-    # An experiment with exactly one block reuses its cached cells
+    # An experiment with one block (here the baseline itself) reuses the cached cells ...
     experiment = dvc(repo, "exp", "run", "-S", "block=ResNetBasicBlock")
-    assert not {s for s in stages_run(experiment) if s.startswith(("train@", "profile@", "benchmark@"))}
-    leaderboard = json.loads((repo / "metrics" / "leaderboard.json").read_text())
-    assert set(leaderboard["cells"]) == {f"ResNetBasicBlock@{p}" for p in POSITIONS}
-    assert yaml.safe_load((repo / "params.yaml").read_text())["zoo"] == ["ResNetBasicBlock"]
+    assert cell_stages(experiment) == set()
+    assert yaml.safe_load((repo / "params.yaml").read_text())["cells"] == ["ResNetBasicBlock"]
+    assert set(leaderboard(repo)["cells"]) == {"ResNetBasicBlock@early", "ResNetBasicBlock@late"}
+    # ... and a plain experiment afterwards is the whole (test-sized) zoo again
+    assert cell_stages(dvc(repo, "exp", "run")) == set()
+    assert yaml.safe_load((repo / "params.yaml").read_text())["cells"] == CELLS
+    assert len(leaderboard(repo)["cells"]) == 4
 
-    unknown = dvc(repo, "exp", "run", "-S", "block=NoSuchBlock", check=False)
-    assert unknown.returncode != 0
-    assert "block/NoSuchBlock" in unknown.stdout + unknown.stderr
+    # A change to one block's source file changes only that block's cells; undone, nothing is left to run
+    fastvit = repo / "blockzoo" / "blocks" / "fastvit.py"
+    source = fastvit.read_text()
+    fastvit.write_text(source + "\n# an edit to the FastViT family\n")
+    assert changed_cell_stages(repo) == of(["MobileOneBlock-early", "MobileOneBlock-late"])
+    fastvit.write_text(source)
+    assert changed_cell_stages(repo) == set()
+
+    # Editing conf/ without composing is caught; composed, one block's settings change only its train cells
+    config = (repo / "conf" / "config.yaml").read_text()
+    (repo / "conf" / "config.yaml").write_text(config.replace(
+        "block_settings: {}", "block_settings: {MobileOneBlock: {train: {lr: 0.05}}}"))
+    stale = dvc(repo, "repro", check=False)
+    assert stale.returncode != 0 and "conf/ changed after params.yaml was composed" in one_error_line(stale)
+    compose(repo)
+    assert changed_cell_stages(repo) == {"train@MobileOneBlock-early-0", "train@MobileOneBlock-late-0"}
+    (repo / "conf" / "config.yaml").write_text(config)
+
+    # A new block: its module under user_blocks/ and its name in the zoo; no other cell changes
+    (repo / "user_blocks" / "tiny_test_block.py").write_text(TINY_BLOCK)
+    setting = (repo / "conf" / "setting" / "default.yaml").read_text()  # the test-sized zoo is set there
+    (repo / "conf" / "setting" / "default.yaml").write_text(setting.replace("- MobileOneBlock\n",
+                                                                            "- MobileOneBlock\n- TinyTestBlock\n"))
+    compose(repo)
+    assert changed_cell_stages(repo) == of(["TinyTestBlock-early", "TinyTestBlock-late"])
 
 
-def test_every_registered_block_has_an_experiment_config():
-    """`dvc exp run -S block=NAME` needs conf/block/NAME.yaml for every block of the zoo."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for name in params["zoo"]:
-        config = yaml.safe_load((ROOT / "conf" / "block" / f"{name}.yaml").read_text())
-        assert config == {"zoo": [name]}
-        assert name in params["blocks"]
+def test_bad_settings_stop_with_one_line_and_lose_nothing(repo):
+    runs_before = file_digests(repo / "runs")
+    assert runs_before
+    # (every key and value is checked by tests/test_settings.py; here, that the pipeline stops on them)
+    for override, message in (
+        ("block=NoSuchBlock", "unknown block 'NoSuchBlock'"),
+        ("train.batch_size=0", "train.batch_size must be a positive integer, got 0"),
+        ("+train.epoch=3", "unknown setting 'train.epoch'; did you mean 'train.epochs'?"),
+    ):
+        proc = dvc(repo, "exp", "run", "-S", override, check=False)
+        assert proc.returncode != 0, override
+        assert message in one_error_line(proc), (override, proc.stdout + proc.stderr)
+    assert file_digests(repo / "runs") == runs_before
+
+
+def file_digests(folder: Path) -> dict[Path, str]:
+    return {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.rglob("*") if path.is_file()}
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,10 +1,10 @@
-"""ScaffoldNet matches BLOCKS.md: structure, parameter count, macro form, errors."""
+"""ScaffoldNet matches docs/blocks.md: structure, parameter count, macro form, errors."""
 import pytest
 import torch
+from timm.models.resnet import BasicBlock
 from torch import nn
 
 from blockzoo import POSITIONS, BlockzooError, ScaffoldNet
-from timm.models.resnet import BasicBlock
 
 
 def _conv_bn_params(cin, cout, k, bias=False):
@@ -39,7 +39,8 @@ def test_parameter_count_follows_arguments(num_blocks, base_channels, num_classe
 def test_structure_follows_blocks_md():
     net = ScaffoldNet("GhostBottleneckV3", "mid")
     stem_conv = net.stem[0]
-    assert (stem_conv.in_channels, stem_conv.out_channels, stem_conv.kernel_size, stem_conv.bias is not None) == (3, 64, (3, 3), True)
+    assert (stem_conv.in_channels, stem_conv.out_channels, stem_conv.kernel_size,
+            stem_conv.bias is not None) == (3, 64, (3, 3), True)
     # inactive stages are real BasicBlocks, not identities
     assert all(isinstance(b, BasicBlock) for b in net.early) and all(isinstance(b, BasicBlock) for b in net.late)
     assert not any(isinstance(b, BasicBlock) for b in net.mid)
@@ -50,7 +51,7 @@ def test_structure_follows_blocks_md():
 def test_stage_resolutions():
     net = ScaffoldNet().eval()
     x = net.stem(torch.randn(1, 3, 32, 32))
-    for stage, (channels, size) in zip(POSITIONS, [(64, 32), (128, 16), (256, 8)]):
+    for stage, (channels, size) in zip(POSITIONS, [(64, 32), (128, 16), (256, 8)], strict=True):
         x = getattr(net, stage)(x)
         assert x.shape == (1, channels, size, size)
 

@@ -7,16 +7,24 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 
-from blockzoo import ScaffoldNet, results
-from blockzoo.train import TrainConfig, main, to_channels_last, train
+from blockzoo import BlockzooError, ScaffoldNet, results
+from blockzoo.blocks import import_block_modules, unregister_block
+from blockzoo.cell import Cell
+from blockzoo.settings import DataSettings, ScaffoldSpec, TrainSettings
+from blockzoo.train import run as train_run
+from blockzoo.train.__main__ import main
+from blockzoo.train.module import to_channels_last
+from blockzoo.train.run import train
 
 REPO = Path(__file__).resolve().parent.parent
 EPOCHS = 3
@@ -51,11 +59,14 @@ def data_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-def tiny(out_dir: Path, fake, data_root: Path, **overrides) -> TrainConfig:
-    settings = dict(data_root=str(data_root), data_archive=str(fake.path), data_md5=fake.md5, val_size=200,
-                    epochs=EPOCHS, batch_size=32, num_blocks=1, base_channels=8, limit_train_batches=2,
-                    device="cpu", progress=False, out_dir=str(out_dir))
-    return TrainConfig("ResNetBasicBlock", "mid", **{**settings, **overrides})
+def tiny(out_dir: Path, fake, data_root: Path, *, block="ResNetBasicBlock", seed=0, callbacks=(), **overrides) -> dict:
+    """Train a tiny run: one block per stage at width 8, two batches of 32 per epoch."""
+    data = DataSettings(archive=str(fake.path), md5=fake.md5, val_size=200)
+    settings = TrainSettings(**{"epochs": EPOCHS, "batch_size": 32, "limit_train_batches": 2, "device": "cpu",
+                                **overrides})
+    cell = Cell(block, "mid", ScaffoldSpec(num_blocks=1, base_channels=8))
+    return train(cell, settings, data, seed=seed, out_dir=out_dir, data_dir=data_root, progress=False,
+                 callbacks=callbacks)
 
 
 def metric_rows(out_dir: Path, name: str) -> list[tuple[int, float]]:
@@ -66,7 +77,7 @@ def metric_rows(out_dir: Path, name: str) -> list[tuple[int, float]]:
 @pytest.fixture(scope="module")
 def completed(tmp_path_factory, fake_cifar100, data_root):
     out_dir = tmp_path_factory.mktemp("completed")
-    return out_dir, train(tiny(out_dir, fake_cifar100, data_root))
+    return out_dir, tiny(out_dir, fake_cifar100, data_root)
 
 
 def test_tiny_run_writes_a_complete_record_and_its_files(completed):
@@ -79,7 +90,8 @@ def test_tiny_run_writes_a_complete_record_and_its_files(completed):
     assert 0 <= t["best_epoch"] < EPOCHS
     assert 0 <= t["val_acc"] <= 1 and 0 <= t["test_acc"] <= 1 and t["val_loss"] > 0 and t["test_loss"] > 0
     assert t["throughput"] > 0 and t["wall_time_s"] > 0 and t["env"]["device"] == "cpu"
-    assert record["scaffold"] == {"num_blocks": 1, "base_channels": 8, "num_classes": 100, "in_chans": 3, "input_size": 32}
+    assert record["scaffold"] == {"num_blocks": 1, "base_channels": 8, "num_classes": 100, "in_chans": 3,
+                                  "input_size": 32}
     for path in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "live/metrics.json", "config.json"):
         assert (out_dir / path).is_file(), path
     assert not list(out_dir.rglob("dvc.yaml"))
@@ -90,24 +102,41 @@ def test_tiny_run_writes_a_complete_record_and_its_files(completed):
     assert json.loads((out_dir / "live" / "metrics.json").read_text())["step"] == EPOCHS - 1
 
 
-def test_a_finished_run_is_returned_not_trained_again(completed, fake_cifar100, data_root):
-    out_dir, record = completed
-    last = out_dir / "checkpoints" / "last.ckpt"
-    before = last.stat().st_mtime_ns
+def test_a_finished_run_is_trained_again_from_scratch(tmp_path, fake_cifar100, data_root, capsys):
+    # Deciding what is already done is DVC's job: train() asked again trains again.
+    tiny(tmp_path, fake_cifar100, data_root, epochs=1)
     started = EpochsStarted()
-    assert train(tiny(out_dir, fake_cifar100, data_root), callbacks=[started]) == json.loads(json.dumps(record))
-    assert started.epochs == [] and last.stat().st_mtime_ns == before
+    record = tiny(tmp_path, fake_cifar100, data_root, epochs=1, callbacks=[started])
+    assert started.epochs == [0] and record["train"]["status"] == "completed"
+    assert "a finished run; training it again from scratch" in capsys.readouterr().err
+
+
+class LastCheckpointEpochs(L.Callback):
+    """At each epoch start: how many finished epochs last.ckpt holds."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.seen = folder, []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        path = self.folder / "checkpoints" / "last.ckpt"
+        if path.is_file():
+            self.seen.append(len(torch.load(path, weights_only=True)["blockzoo"]["history"]))
+
+
+def test_last_checkpoint_is_written_every_epoch(tmp_path, fake_cifar100, data_root):
+    seen = LastCheckpointEpochs(tmp_path)
+    tiny(tmp_path, fake_cifar100, data_root, lr=1e-9, callbacks=[seen])  # no learning: val acc rarely improves
+    assert seen.seen == [1, 2]
 
 
 def test_a_killed_run_resumes_from_last_checkpoint_and_continues_its_log(completed, tmp_path, fake_cifar100, data_root):
-    cfg = tiny(tmp_path, fake_cifar100, data_root)
     with pytest.raises(Killed):
-        train(cfg, callbacks=[KillAtEpochEnd(1)])
+        tiny(tmp_path, fake_cifar100, data_root, callbacks=[KillAtEpochEnd(1)])
     assert not (tmp_path / "record.json").exists()
     assert [step for step, _ in metric_rows(tmp_path, "val_acc")] == [0, 1]  # epoch 1 logged, never checkpointed
 
     started = EpochsStarted()
-    record = train(cfg, callbacks=[started])
+    record = tiny(tmp_path, fake_cifar100, data_root, callbacks=[started])
     assert started.epochs == [1, 2]  # from last.ckpt (epoch 0), not from scratch
     results.validate(record)
     assert record["train"]["status"] == "completed" and record["train"]["epochs_run"] == EPOCHS
@@ -120,12 +149,41 @@ def test_a_killed_run_resumes_from_last_checkpoint_and_continues_its_log(complet
         assert record["train"][key] == pytest.approx(completed[1]["train"][key], rel=1e-5), key
 
 
+def test_a_killed_run_of_other_code_or_settings_starts_afresh(tmp_path, fake_cifar100, data_root, monkeypatch, capsys):
+    with pytest.raises(Killed):
+        tiny(tmp_path, fake_cifar100, data_root, callbacks=[KillAtEpochEnd(1)])
+    code = train_run.loaded_code()
+    monkeypatch.setattr(train_run, "loaded_code", lambda: {**code, "blockzoo/train/run.py": "edited"})
+    started = EpochsStarted()
+    tiny(tmp_path, fake_cifar100, data_root, callbacks=[started])
+    assert started.epochs == [0, 1, 2]
+    assert "was made by other code (blockzoo/train/run.py); starting afresh" in capsys.readouterr().err
+    assert [step for step, _ in metric_rows(tmp_path, "val_acc")] == [0, 1, 2]
+
+    with pytest.raises(Killed):  # and after a change of settings
+        tiny(tmp_path / "b", fake_cifar100, data_root, callbacks=[KillAtEpochEnd(1)])
+    started = EpochsStarted()
+    tiny(tmp_path / "b", fake_cifar100, data_root, lr=0.05, callbacks=[started])
+    assert started.epochs == [0, 1, 2] and "other settings (train, recipe)" in capsys.readouterr().err
+
+
+def test_a_failed_start_never_touches_a_finished_run(completed, fake_cifar100, data_root):
+    out_dir, _ = completed
+    before = {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()}
+    with pytest.raises(BlockzooError, match="does not exist"):
+        train(Cell("ResNetBasicBlock", "mid", ScaffoldSpec(num_blocks=1, base_channels=8)), TrainSettings(device="cpu"),
+              DataSettings(archive="/nowhere/cifar-100-python.tar.gz"), out_dir=out_dir, data_dir=data_root / "other")
+    with pytest.raises(BlockzooError, match="unknown block"):
+        tiny(out_dir, fake_cifar100, data_root, block="NoSuchBlock")
+    assert {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()} == before
+
+
 def test_seed_decides_the_first_epoch(completed, tmp_path, fake_cifar100, data_root):
     first_loss = metric_rows(completed[0], "train_loss")[0][1]
     for seed, same in ((0, True), (1, False)):
         out_dir = tmp_path / f"seed{seed}"
         with pytest.raises(Killed):
-            train(tiny(out_dir, fake_cifar100, data_root, seed=seed), callbacks=[KillAtEpochEnd(0)])
+            tiny(out_dir, fake_cifar100, data_root, seed=seed, callbacks=[KillAtEpochEnd(0)])
         loss = metric_rows(out_dir, "train_loss")[0][1]
         assert (loss == first_loss) is same, (seed, loss, first_loss)
 
@@ -138,17 +196,18 @@ def test_channels_last_converts_4d_tensors_and_keeps_5d_ones():
 
 
 def test_huge_learning_rate_is_recorded_as_diverged(tmp_path, fake_cifar100, data_root):
-    record = train(tiny(tmp_path, fake_cifar100, data_root, lr=1e6))
+    record = tiny(tmp_path, fake_cifar100, data_root, lr=1e6)
     results.validate(record)
     t = record["train"]
     assert (t["status"], t["diverged_epoch"], t["epochs_run"], t["recipe"]) == ("diverged", 0, 1, "sgd(lr=1e+06)")
     assert t["best_epoch"] is None and t["test_acc"] is None  # no finite epoch, no best checkpoint
     assert results.read_record(tmp_path / "record.json")["train"]["status"] == "diverged"
 
-    # the same folder with other settings is another run: it starts afresh instead of returning that record
-    record = train(tiny(tmp_path, fake_cifar100, data_root, epochs=1))
-    assert (record["train"]["status"], record["train"]["epochs_run"], record["train"]["recipe"]) == ("completed", 1, "sgd")
-    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 1
+    # the same folder with other settings is another run: it starts afresh
+    record = tiny(tmp_path, fake_cifar100, data_root, epochs=1)
+    assert (record["train"]["status"], record["train"]["epochs_run"],
+            record["train"]["recipe"]) == ("completed", 1, "sgd")
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 1
 
 
 NAN_BLOCK = '''
@@ -183,9 +242,12 @@ def nan_after_two_steps(in_channels, out_channels, stride, position):
 def test_a_block_that_emits_nan_later_keeps_its_best_finite_epoch(tmp_path, fake_cifar100, data_root):
     module = tmp_path / "nan_block.py"
     module.write_text(NAN_BLOCK)
-    cfg = tiny(tmp_path / "run", fake_cifar100, data_root, block_modules=(str(module),))
-    cfg.block = "NaNAfterTwoSteps"
-    record = train(cfg)  # epoch 0 has two finite steps; epoch 1's first step is NaN
+    import_block_modules([str(module)])
+    try:
+        # epoch 1's first step is NaN
+        record = tiny(tmp_path / "run", fake_cifar100, data_root, block="NaNAfterTwoSteps")
+    finally:
+        unregister_block("NaNAfterTwoSteps")
     results.validate(record)
     t = record["train"]
     assert (t["status"], t["diverged_epoch"], t["epochs_run"], t["best_epoch"]) == ("diverged", 1, 2, 0)
@@ -193,37 +255,45 @@ def test_a_block_that_emits_nan_later_keeps_its_best_finite_epoch(tmp_path, fake
     assert [step for step, _ in metric_rows(tmp_path / "run", "val_acc")] == [0]
 
 
+def tiny_cli(fake, data_root: Path, out_dir: Path, *options: str) -> list[str]:
+    """The command line of a tiny training run of ResNetBasicBlock on the fake archive."""
+    return [sys.executable, "-m", "blockzoo.train", "ResNetBasicBlock", "--data-root", str(data_root),
+            "--data-url", fake.url, "--data-md5", fake.md5, "--val-size", "100", "--batch-size", "50",
+            "--num-blocks", "1", "--base-channels", "8", "--limit-train-batches", "1", "--device", "cpu",
+            "--out-dir", str(out_dir), "--no-progress", *options]
+
+
 def test_cli_trains_and_writes_the_record(tmp_path, fake_cifar100, data_root):
     out_dir = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "blockzoo.train", "ResNetBasicBlock", "--position", "late", "--epochs", "1",
-         "--data-root", str(data_root), "--data-url", fake_cifar100.url, "--data-md5", fake_cifar100.md5,
-         "--val-size", "100", "--batch-size", "50", "--num-blocks", "1", "--base-channels", "8",
-         "--limit-train-batches", "1", "--device", "cpu", "--recipe", "blockzoo", "--out-dir", str(out_dir), "--no-progress"],
+        tiny_cli(fake_cifar100, data_root, out_dir, "--position", "late", "--epochs", "1", "--recipe", "blockzoo"),
         cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "default"})
     assert proc.returncode == 0, proc.stderr
     record = results.read_record(out_dir / "record.json")
-    assert (record["position"], record["train"]["recipe"], record["train"]["status"]) == ("late", "blockzoo", "completed")
+    assert (record["position"], record["train"]["recipe"],
+            record["train"]["status"]) == ("late", "blockzoo", "completed")
     assert str(out_dir / "record.json") in proc.stdout
     noise = ("GPU available", "TPU available", "does not have many workers", "LeafSpec", "Tip:", "Traceback")
     assert not [line for line in (proc.stdout + proc.stderr).splitlines() if any(n in line for n in noise)]
 
 
 def test_cli_bad_option_is_one_error_line_and_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "blockzoo.train", "ResNetBasicBlock", "--position", "mid", "--recipe", "adamw",
-                           "--out-dir", str(tmp_path / "x")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "blockzoo.train", "ResNetBasicBlock", "--position", "mid", "--recipe",
+                           "adamw", "--out-dir", str(tmp_path / "x")], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [proc.stderr.strip()] and proc.stderr.startswith("error: unknown recipe 'adamw'")
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("error: train.recipe must be one of sgd, blockzoo, got 'adamw'")
     assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-    (["--precision", "fp8"], "unknown precision 'fp8'"),
-    (["--epochs", "0"], "epochs must be a positive integer"),
-    (["--lr", "-1"], "lr must be a positive number"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--device", "mps"], "device 'mps' is not supported"),
+    (["--dataset", "imagenet"], "data.dataset must be one of cifar100, cifar10, fashion-mnist"),
+    (["--precision", "fp8"], "train.precision must be one of 'auto'"),
+    (["--epochs", "0"], "train.epochs must be a positive integer"),
+    (["--lr", "-1"], "train.lr must be a positive number"),
+    (["--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
+    (["--device", "tpu"], "train.device must be auto, cpu, cuda or cuda:N"),
     (["--position", "middle"], "unknown position 'middle'"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
 ])
@@ -239,3 +309,19 @@ def test_cli_unknown_block_names_the_fix(tmp_path, capsys):
     assert main(["ResNetBasicBlok", "--position", "mid", "--out-dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown block 'ResNetBasicBlok'; did you mean ResNetBasicBlock")
+
+
+def test_ctrl_c_ends_with_exit_130_and_one_line(tmp_path, fake_cifar100, data_root):
+    out_dir = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        tiny_cli(fake_cifar100, data_root, out_dir, "--position", "mid", "--epochs", "1000"),
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out_dir / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "error: interrupted; outputs already written are complete, nothing half-written was kept"]
+    assert (out_dir / "checkpoints" / "last.ckpt").is_file() and not (out_dir / "record.json").exists()

@@ -1,4 +1,5 @@
-"""blockzoo.visualize: the Pareto frontier, draw_all on generated results, the fallback without accuracy, the CLI."""
+"""blockzoo.report and blockzoo.visualize: the Pareto frontier, draw_all on generated results, the fallback
+without accuracy, the CLI."""
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,10 @@ import pandas as pd
 import pytest
 
 from blockzoo.errors import BlockzooError
+from blockzoo.report.figures import draw_all
+from blockzoo.report.summary import pareto_front, summarize
 from blockzoo.results import read_results, write_results_csv
-from blockzoo.visualize import draw_all, main, pareto_front, summarize
+from blockzoo.visualize import main
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -61,7 +64,7 @@ def _records(trained: bool = True, blocks=tuple(BLOCKS), positions=tuple(POSITIO
     for block, position in itertools.product(blocks, positions):
         (acc, latency, mflops), (shift, scale) = BLOCKS[block], POSITIONS[position]
         base = {
-            "block": block, "position": position,
+            "cell": f"{block}-{position}", "block": block, "position": position,
             "profile": {"params_total": 3_000_000, "params_total_deploy": 3_000_000,
                         "flops_total": int(mflops * scale * 1e6), "flops_total_deploy": int(mflops * scale * 1e6)},
             "benchmark": {"device": "cpu", "dtype": "float32", "threads": 2, "batch_size": 64,
@@ -74,13 +77,15 @@ def _records(trained: bool = True, blocks=tuple(BLOCKS), positions=tuple(POSITIO
         for seed in SEEDS:
             diverged = (block, position, seed) == DIVERGED
             train = {"dataset": "cifar100", "epochs": 4, "status": "diverged" if diverged else "completed",
-                     "test_acc": math.nan if diverged else acc + shift + 0.004 * seed, "val_acc": math.nan if diverged else acc}
+                     "test_acc": math.nan if diverged else acc + shift + 0.004 * seed,
+                     "val_acc": math.nan if diverged else acc}
             records.append({**base, "seed": seed, "train": train})
     return records
 
 
 def _curves(blocks=tuple(BLOCKS), positions=tuple(POSITIONS)) -> pd.DataFrame:
-    rows = [{"block": b, "position": p, "seed": s, "epoch": e, "val_acc": BLOCKS[b][0] * (e + 1) / 4, "val_loss": 4.0 - e}
+    rows = [{"block": b, "position": p, "seed": s, "epoch": e, "val_acc": BLOCKS[b][0] * (e + 1) / 4,
+             "val_loss": 4.0 - e}
             for b, p, s, e in itertools.product(blocks, positions, SEEDS, range(4))]
     return pd.DataFrame(rows)
 
@@ -103,17 +108,20 @@ def drawn(results_csv, tmp_path_factory):
 
 def test_draw_all_writes_every_figure_and_its_data(drawn):
     _, out, written = drawn
-    names = ["accuracy_vs_latency", "accuracy_vs_flops", "accuracy_by_position", "val_curves", "latency_vs_flops", "params_vs_flops"]
+    names = ["accuracy_vs_latency", "accuracy_vs_flops", "accuracy_by_position", "val_curves", "latency_vs_flops",
+             "params_vs_flops"]
     for name in names:
         png, data = out / f"{name}.png", out / "data" / f"{name}.csv"
         assert png in written and data in written
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(p.name for p in written)  # no temp files left
+    # no temp files left
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(p.name for p in written)
     columns = pd.read_csv(out / "data" / "accuracy_vs_latency.csv").columns.tolist()
     assert columns == ["cell", "block", "position", "latency_ms", "test_acc", "test_acc_std", "n_seeds", "pareto"]
     assert pd.read_csv(out / "data" / "accuracy_vs_flops.csv").columns.tolist()[3] == "flops_m"
     curves = pd.read_csv(out / "data" / "val_curves.csv")
-    assert {"block", "position", "epoch", "val_acc_mean", "val_acc_min", "val_acc_max", "n_seeds"} <= set(curves.columns)
+    assert ({"block", "position", "epoch", "val_acc_mean", "val_acc_min", "val_acc_max", "n_seeds"}
+            <= set(curves.columns))
     assert len(curves) == len(BLOCKS) * len(POSITIONS) * 4
 
 
@@ -129,7 +137,8 @@ def test_draw_all_means_exclude_diverged_and_frontier_matches(drawn):
     kept = frame[(frame["block"] == block) & (frame["position"] == position) & (frame["train.status"] == "completed")]
     assert data.loc[f"{block}@{position}", "n_seeds"] == len(SEEDS) - 1
     assert data.loc[f"{block}@{position}", "test_acc"] == pytest.approx(kept["train.test_acc"].mean(), abs=1e-6)
-    assert data.loc[f"{block}@{position}", "test_acc_std"] == pytest.approx(kept["train.test_acc"].std(ddof=1), abs=1e-6)
+    assert data.loc[f"{block}@{position}", "test_acc_std"] == pytest.approx(kept["train.test_acc"].std(ddof=1),
+                                                                            abs=1e-6)
     assert summarize(frame).diverged == [f"{block}@{position} seed {DIVERGED[2]}"]  # the figures' footnote
     bars = pd.read_csv(out / "data" / "accuracy_by_position.csv")
     assert bars["block"].iloc[0] == "EdgeResidual"  # sorted by mean accuracy, best first
@@ -167,14 +176,16 @@ def test_draw_all_rejects_a_frame_without_block_and_position(tmp_path):
     with pytest.raises(BlockzooError):
         draw_all(pd.DataFrame({"x": [1]}), None, tmp_path)
     with pytest.raises(BlockzooError, match="latency column"):
-        draw_all(pd.DataFrame({"block": ["RepMixer"], "position": ["mid"]}), None, tmp_path, latency_column="benchmark.throughput")
+        draw_all(pd.DataFrame({"block": ["RepMixer"], "position": ["mid"]}), None, tmp_path,
+                 latency_column="benchmark.throughput")
     assert not any(tmp_path.iterdir())
 
 
 # --- the command line --------------------------------------------------------------------------
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "blockzoo.visualize", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "blockzoo.visualize", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
 
 
 def test_cli_draws_from_a_results_file_with_curves_beside_it(tmp_path):
@@ -210,3 +221,14 @@ def test_cli_one_line_errors_in_process(tmp_path, capsys, results_csv):
     assert len(lines) == 3 and all(line.startswith("error:") for line in lines)
     assert "does not exist" in lines[0] and "unknown latency column" in lines[1] and "curves file" in lines[2]
     assert not (tmp_path / "p").exists()
+
+
+def test_cli_empty_results_and_default_folder(tmp_path, capsys, results_csv, monkeypatch):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert main([str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a readable CSV" in err
+    monkeypatch.chdir(tmp_path)
+    assert main([str(results_csv)]) == 0
+    assert (tmp_path / "figures" / "accuracy_vs_latency.png").is_file()  # ./figures, as the README says

@@ -1,61 +1,82 @@
 """The block registry: one name -> one constructor with the uniform interface.
 
-Every block is built as ``constructor(in_channels, out_channels, stride, position)``
-and maps (N, in, H, W) -> (N, out, H/stride, W/stride).
+Every block is built as ``constructor(in_channels, out_channels, stride, position)`` and maps
+(N, in, H, W) -> (N, out, H/stride, W/stride). A block may offer named variants (documented
+alternatives to its default configuration); a variant is asked for as "Name.variant" and passed to
+the constructor as the keyword argument ``variant``.
 """
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
-from dataclasses import dataclass
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from torch import nn
 
 from blockzoo.errors import BlockzooError
-from blockzoo.names import POSITIONS
+from blockzoo.names import BLOCK_NAME, POSITIONS, split_block_spec
 
-BlockConstructor = Callable[[int, int, int, str], nn.Module]
+BlockConstructor = Callable[..., nn.Module]
 
 
 @dataclass(frozen=True)
 class BlockEntry:
     name: str
     constructor: BlockConstructor
-    source: str  # module that registered it; a change to that file re-runs the block's cells
+    module: str  # the module that registered it; its source file is part of the block's fingerprint
     description: str
+    variants: Mapping[str, str] = field(default_factory=dict)  # variant name -> what it changes
+
+    @property
+    def source_file(self) -> Path:
+        return Path(inspect.getsourcefile(sys.modules[self.module])).resolve()
 
 
 _REGISTRY: dict[str, BlockEntry] = {}
 
 
-def register_block(name: str | None = None, *, description: str = "") -> Callable[[BlockConstructor], BlockConstructor]:
+def register_block(name: str | None = None, *, description: str = "",
+                   variants: Mapping[str, str] | None = None) -> Callable[[BlockConstructor], BlockConstructor]:
     """Decorator: register a block class or factory function under `name` (default: its own name).
 
     >>> @register_block()
     ... def MyBlock(in_channels, out_channels, stride, position): ...
+
+    `variants`: {variant name: one line saying what it changes}; the constructor then takes `variant=`.
     """
 
     def decorator(constructor: BlockConstructor) -> BlockConstructor:
         block_name = name or constructor.__name__
+        if not BLOCK_NAME.fullmatch(block_name):
+            raise BlockzooError(f"block name '{block_name}' in {constructor.__module__} is not valid; "
+                                "use letters, digits and _ (it names files and DVC stages)")
+        for variant in variants or {}:
+            if not BLOCK_NAME.fullmatch(variant):
+                raise BlockzooError(f"variant '{variant}' of block {block_name} is not valid; "
+                                    "use letters, digits and _")
         existing = _REGISTRY.get(block_name)
-        if existing is not None and existing.constructor is not constructor and existing.source != constructor.__module__:
-            raise BlockzooError(
-                f"block name '{block_name}' is already registered by {existing.source}; choose another name for the block in {constructor.__module__}"
-            )
+        if (existing is not None and existing.constructor is not constructor
+                and existing.module != constructor.__module__):
+            raise BlockzooError(f"block name '{block_name}' is already registered by {existing.module}; "
+                                f"choose another name for the block in {constructor.__module__}")
         first_doc_line = next(iter((constructor.__doc__ or "").strip().splitlines()), "")
-        _REGISTRY[block_name] = BlockEntry(
-            name=block_name,
-            constructor=constructor,
-            source=constructor.__module__,
-            description=description or first_doc_line,
-        )
+        _REGISTRY[block_name] = BlockEntry(block_name, constructor, constructor.__module__,
+                                           description or first_doc_line, dict(variants or {}))
         return constructor
 
     return decorator
+
+
+def unregister_block(name: str) -> None:
+    """Remove a block from the registry (for tests that register blocks of their own)."""
+    _REGISTRY.pop(name, None)
 
 
 def check_position(position: str) -> str:
@@ -64,22 +85,34 @@ def check_position(position: str) -> str:
     return position
 
 
-def get_block(name: str) -> BlockEntry:
+def get_block(spec: str) -> BlockEntry:
+    """The registry entry of a block spec ("Name" or "Name.variant"); a one-line error for an unknown one."""
     _load_builtin_blocks()
     try:
-        return _REGISTRY[name]
-    except KeyError:
+        name, variant = split_block_spec(spec)
+    except ValueError as exc:
+        raise BlockzooError(str(exc)) from None
+    entry = _REGISTRY.get(name)
+    if entry is None:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.4)
-        hint = f"did you mean {', '.join(close)}?" if close else f"registered blocks: {', '.join(sorted(_REGISTRY))}"
-        raise BlockzooError(
-            f"unknown block '{name}'; {hint} (a block of your own must be registered with @register_block in a module named in the 'block_modules' setting)"
-        ) from None
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise BlockzooError(f"unknown block '{name}'; {hint}registered blocks: {', '.join(sorted(_REGISTRY))} "
+                            "(a block of your own must be registered with @register_block in a module under "
+                            "user_blocks/, or named with --block-module)")
+    if variant is not None and variant not in entry.variants:
+        offered = ", ".join(entry.variants) or "none"
+        raise BlockzooError(f"block {name} has no variant '{variant}'; its variants: {offered}")
+    return entry
 
 
-def create_block(name: str, in_channels: int, out_channels: int, stride: int, position: str) -> nn.Module:
-    """Build block `name` with the uniform interface."""
+def create_block(spec: str, in_channels: int, out_channels: int, stride: int, position: str) -> nn.Module:
+    """Build block `spec` ("Name" or "Name.variant") with the uniform interface."""
     check_position(position)
-    return get_block(name).constructor(in_channels, out_channels, stride, position)
+    entry = get_block(spec)
+    _, variant = split_block_spec(spec)
+    if variant is None:
+        return entry.constructor(in_channels, out_channels, stride, position)
+    return entry.constructor(in_channels, out_channels, stride, position, variant=variant)
 
 
 def list_available_blocks() -> list[str]:
@@ -88,24 +121,15 @@ def list_available_blocks() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def import_block_modules(modules: list[str] | tuple[str, ...] | None) -> None:
-    """Import user modules that register blocks: dotted module names or paths to .py files."""
+def import_block_modules(modules) -> None:
+    """Import modules that register blocks: paths to .py files or importable module names.
+
+    A module that does not exist, or fails while it is imported, is a one-line error naming it.
+    """
     for spec in modules or ():
-        path = Path(spec)
+        spec = str(spec)
         if spec.endswith(".py"):
-            if not path.is_file():
-                raise BlockzooError(f"block module file '{spec}' does not exist; give a path to a .py file or an importable module name")
-            module_name = f"blockzoo_user_{path.stem}"
-            if module_name in sys.modules:
-                continue
-            module_spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            try:
-                module_spec.loader.exec_module(module)
-            except BlockzooError:
-                del sys.modules[module_name]
-                raise
+            _import_file(Path(spec))
         else:
             if str(Path.cwd()) not in sys.path:
                 sys.path.insert(0, str(Path.cwd()))
@@ -113,8 +137,61 @@ def import_block_modules(modules: list[str] | tuple[str, ...] | None) -> None:
                 importlib.import_module(spec)
             except ModuleNotFoundError as exc:
                 if exc.name and spec.startswith(exc.name):
-                    raise BlockzooError(f"block module '{spec}' cannot be imported; check its name, or give the path to its .py file") from None
+                    raise BlockzooError(f"block module '{spec}' cannot be imported; check its name, "
+                                        "or give the path to its .py file") from None
+                raise _import_failed(spec, exc) from None
+            except BlockzooError:
                 raise
+            except Exception as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
+                raise _import_failed(spec, exc) from None
+
+
+def user_block_files(folder: str | Path) -> list[Path]:
+    """The .py files of a user_blocks/ folder, in name order (none when the folder does not exist)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_")) if folder.is_dir() else []
+
+
+def module_name_for(path: Path) -> str:
+    """The name a block file is imported under: blockzoo.blocks.* by its package, others by a name of their own
+    (the same file is imported once; two files of the same name in two folders are two modules)."""
+    path = path.resolve()
+    if path.parent == Path(__file__).resolve().parent:
+        return f"blockzoo.blocks.{path.stem}"
+    return f"blockzoo_user_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+
+
+def _import_file(path: Path) -> None:
+    if not path.is_file():
+        raise BlockzooError(f"block module file '{path}' does not exist; give a path to a .py file "
+                            "or an importable module name")
+    module_name = module_name_for(path)
+    if module_name in sys.modules:
+        return
+    if module_name.startswith("blockzoo.blocks."):
+        importlib.import_module(module_name)
+        return
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BlockzooError:
+        del sys.modules[module_name]
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
+        del sys.modules[module_name]
+        raise _import_failed(str(path), exc) from None
+
+
+def _import_failed(where: str, exc: BaseException) -> BlockzooError:
+    if isinstance(exc, SyntaxError):
+        detail = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    else:
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        line = f" (line {frame.lineno} of {Path(frame.filename).name})" if frame else ""
+        detail = f"{type(exc).__name__}: {exc}{line}"
+    return BlockzooError(f"block module {where} failed to import: {' '.join(detail.split())}; fix the module")
 
 
 _BUILTIN_MODULES = ("resnet", "efficientnet", "vitamin", "fastvit", "ghostnet", "micronet")

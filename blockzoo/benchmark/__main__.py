@@ -1,0 +1,54 @@
+"""Benchmark one cell: inference latency and throughput, deploy form and train form.
+
+    python -m blockzoo.benchmark ResNetBasicBlock --position mid --device cuda [--dtype bf16]
+"""
+from __future__ import annotations
+
+import sys
+
+from blockzoo import cli
+from blockzoo.errors import cli_errors
+
+
+def print_benchmark(record: dict) -> None:
+    b = record["benchmark"]
+    deploy, train = "deploy (re-parameterised)", "train (as built)"
+    rows = [
+        (deploy, 1, f"{b['latency_b1_ms']:.2f}", f"{b['latency_b1_ms_p10']:.2f}", f"{b['latency_b1_ms_p90']:.2f}",
+         f"{1e3 / b['latency_b1_ms']:,.0f}"),
+        (deploy, b["batch_size"], f"{b['latency_ms']:.2f}", f"{b['latency_ms_p10']:.2f}", f"{b['latency_ms_p90']:.2f}",
+         f"{b['throughput']:,.0f}"),
+        (train, 1, f"{b['train_form_latency_b1_ms']:.2f}", "", "", f"{1e3 / b['train_form_latency_b1_ms']:,.0f}"),
+        (train, b["batch_size"], f"{b['train_form_latency_ms']:.2f}", "", "", f"{b['train_form_throughput']:,.0f}"),
+    ]
+    notes = [
+        f"{b['device']} ({b['env']['gpu_model'] or b['env']['cpu_model']}), {b['dtype']}, "
+        f"{'channels-last' if b['channels_last'] else 'contiguous'}, {b['threads']} threads; eval mode, "
+        f"inference_mode; {b['warmup']} warm-up + {b['repeats']} timed iterations per row"
+    ]
+    cli.print_table(f"{record['cell']}: inference latency",
+                    ["form", "batch", "median ms", "p10 ms", "p90 ms", "images/s"], rows, notes)
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = cli.cell_parser("blockzoo.benchmark", __doc__)
+    parser.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16 (default fp32)")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    parser.add_argument("--batch-size", type=int, default=256, metavar="N", help="the large batch (default 256)")
+    parser.add_argument("--warmup", type=int, metavar="N", help="untimed iterations (default: 2 on a CPU, 20 on a GPU)")
+    parser.add_argument("--repeats", type=int, metavar="N", help="timed iterations (default: 5 on a CPU, 100 on a GPU)")
+    parser.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    from blockzoo.benchmark.measure import benchmark_cell
+    from blockzoo.settings import BenchmarkSettings
+
+    settings = BenchmarkSettings(device=args.device, dtype=args.dtype, channels_last=args.channels_last,
+                                 batch_size=args.batch_size, warmup=args.warmup, repeats=args.repeats,
+                                 threads=args.threads)
+    record = benchmark_cell(cli.cell_from_args(args), settings)
+    return cli.show_and_write(record, print_benchmark, args.output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

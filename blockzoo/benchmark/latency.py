@@ -1,0 +1,87 @@
+"""Timing a network's forward pass: warm-up, timed repeats, percentiles.
+
+Eval mode under torch.inference_mode(): untimed warm-up iterations, then timed repeats (CUDA events
+and cuDNN autotuning on a GPU, perf_counter on the CPU).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from blockzoo.errors import BlockzooError
+
+DTYPES = {
+    "fp32": torch.float32, "float32": torch.float32,
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+    "fp16": torch.float16, "float16": torch.float16,
+}
+
+
+@dataclass(frozen=True)
+class Timing:
+    warmup: int
+    repeats: int
+
+
+# a GPU forward takes milliseconds, a CPU one at batch 256 seconds (2 cores)
+DEFAULT_TIMING = {"cpu": Timing(warmup=2, repeats=5), "cuda": Timing(warmup=20, repeats=100)}
+
+
+def check_dtype(name: str, device: torch.device) -> torch.dtype:
+    dtype = DTYPES.get(str(name).lower())
+    if dtype is None:
+        raise BlockzooError(f"unknown dtype '{name}'; use fp32, bf16 or fp16 (or float32, bfloat16, float16)")
+    if dtype == torch.float16 and device.type == "cpu":
+        raise BlockzooError("float16 inference is not supported on the CPU; "
+                            "use --dtype bf16 or fp32 there, or fp16 with --device cuda")
+    if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise BlockzooError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bfloat16 support; "
+                            "use --dtype fp16 or fp32")
+    return dtype
+
+
+@contextlib.contextmanager
+def timing_settings(threads: int | None):
+    """`threads` torch intra-op threads (None: as they are) and cuDNN autotuning on; restored afterwards."""
+    previous = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.backends.cudnn.benchmark = True  # as timm's benchmark script; the warm-up absorbs the autotuning
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous[0])
+        torch.backends.cudnn.benchmark = previous[1]
+
+
+def time_forward(model: nn.Module, images: torch.Tensor, warmup: int, repeats: int) -> list[float]:
+    """Milliseconds of each of `repeats` timed forward passes, after `warmup` untimed ones."""
+    cuda = images.device.type == "cuda"
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(images)
+        for _ in range(repeats):
+            if cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                torch.cuda.synchronize(images.device)
+                start.record()
+                model(images)
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                start_s = time.perf_counter()
+                model(images)
+                times.append((time.perf_counter() - start_s) * 1e3)
+    return times
+
+
+def latency_stats(times_ms: list[float], batch_size: int) -> dict[str, float]:
+    p10, median, p90 = np.percentile(times_ms, [10, 50, 90]).tolist()
+    return {"median": median, "p10": p10, "p90": p90, "throughput": batch_size / (median / 1e3)}

@@ -1,0 +1,119 @@
+"""The look of every figure: colours per block, markers per position, legends, captions, saving."""
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from blockzoo import atomic
+from blockzoo.names import BASELINE_BLOCK as BASELINE
+from blockzoo.report.summary import position_order
+
+DPI = 150
+# Colour per block (the baseline is black, the others take tab10 in name order), marker per position;
+# in the bar chart the positions are a light-to-dark blue ramp (colour-blind safe, ordered like the net).
+BLOCK_PALETTE = ([matplotlib.colormaps["tab10"](i) for i in range(10)]
+                 + [matplotlib.colormaps["tab20"](2 * i + 1) for i in range(10)])
+BASELINE_COLOUR = "#000000"
+POSITION_MARKERS = {"early": "o", "mid": "s", "late": "^"}
+EXTRA_MARKERS = ("D", "v", "P", "X", "<", ">")
+FRONTIER_COLOUR = "#9a9a9a"
+POSITION_COLOURS = {"early": "#c6dbef", "mid": "#6baed6", "late": "#2171b5"}
+BASELINE_MARK = "#d95f02"  # orange: stands out on the blue bars and from the black error bars
+DATASET_NAMES = {"cifar100": "CIFAR-100", "cifar10": "CIFAR-10", "fashion-mnist": "Fashion-MNIST"}
+CURVE_COLUMNS = ("block", "position", "epoch", "val_acc")
+
+FONT = {"font.size": 9, "axes.titlesize": 11, "axes.labelsize": 9.5, "legend.fontsize": 8, "legend.title_fontsize": 8.5,
+        "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "axes.spines.top": False, "axes.spines.right": False}
+
+
+
+def block_colours(blocks: Sequence[str]) -> dict[str, object]:
+    """A fixed colour per block: the baseline black, the rest in name order through tab10 (then tab20)."""
+    others = sorted(b for b in set(blocks) if b != BASELINE)
+    colours = {b: BLOCK_PALETTE[i % len(BLOCK_PALETTE)] for i, b in enumerate(others)}
+    if BASELINE in blocks:
+        colours[BASELINE] = BASELINE_COLOUR
+    return colours
+
+
+def position_markers(positions: Sequence[str]) -> dict[str, str]:
+    markers = dict(POSITION_MARKERS)
+    extra = iter(EXTRA_MARKERS * 10)
+    for p in position_order(positions):
+        if p not in markers:
+            markers[p] = next(extra)
+    return markers
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def caption(fig: Figure, lines: Sequence[str], fontsize: float = 8.0) -> None:
+    """Reserve the bottom of the figure for caption lines (wrapped to its width) and write them there."""
+    width_chars = int(fig.get_figwidth() * 72 / (fontsize * 0.56))
+    wrapped = [w for line in lines if line for w in textwrap.wrap(line, width_chars, subsequent_indent="  ")]
+    if not wrapped:
+        return
+    line_h = fontsize * 1.35 / 72 / fig.get_figheight()
+    height = line_h * len(wrapped) + 0.012
+    fig.get_layout_engine().set(rect=(0, height, 1, 1 - height))
+    fig.text(0.008, height - 0.006, "\n".join(wrapped), ha="left", va="top", fontsize=fontsize, color="#333333",
+             linespacing=1.35)
+
+
+def scatter_legends(
+    ax, colours: dict, markers: dict, blocks: Sequence[str], positions: Sequence[str], extra: Sequence = ()
+) -> None:
+    """One legend outside the axes (right): blocks by colour, then positions by marker, then extras."""
+    def header(text: str) -> Line2D:
+        return Line2D([], [], linestyle="", marker="", label=text)
+
+    handles = [header("Block (colour)")]
+    handles += [Line2D([], [], color=colours[b], marker="o", linestyle="", markersize=6.5,
+                       label=b + (" (baseline)" if b == BASELINE else ""))
+                for b in blocks]
+    handles += [header(""), header("Position (marker)")]
+    handles += [Line2D([], [], color="#555555", marker=markers[p], linestyle="", markersize=6.5, label=p)
+                for p in positions]
+    if extra:
+        handles += [header("")] + list(extra)
+    legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0.0,
+                       handletextpad=0.5, labelspacing=0.45)
+    for handle, text in zip(handles, legend.get_texts(), strict=False):
+        if not handle.get_marker() and handle.get_linestyle() in ("", "None") and text.get_text():
+            text.set_fontweight("bold")
+
+
+def maybe_log(ax, axis: str, values) -> bool:
+    values = np.asarray([v for v in values if v == v and v > 0], dtype=float)
+    if len(values) < 2 or values.max() / values.min() <= 10:
+        return False
+    getattr(ax, f"set_{axis}scale")("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
+    return True
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, facecolor="white")
+    return path
+
+
+def save_csv(frame: pd.DataFrame, path: Path) -> Path:
+    atomic.write_text(path, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    return path

@@ -1,0 +1,232 @@
+"""train(): fit one cell for one seed, resume a killed run of the same code and settings, test once.
+
+Under out_dir it writes:
+    config.json               the run's fingerprint: cell, settings, seed, code and library versions
+    live/                     dvclive log: metrics.json and plots/metrics/<name>.tsv, one row per epoch
+    checkpoints/best.ckpt     the epoch with the best validation accuracy
+    checkpoints/last.ckpt     the latest epoch (written every epoch), to resume from
+    record.json               the results record (blockzoo.results schema), written last, atomically
+
+Every call trains: a finished run in out_dir is trained again from scratch (deciding what is already
+done is DVC's job). A killed run resumes from last.ckpt when its fingerprint equals this run's, and
+starts afresh, saying so in one line, when the code or settings changed. A run whose loss becomes
+non-finite stops and is recorded with status "diverged".
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import timm
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from blockzoo import atomic, results
+from blockzoo.cell import Cell, resolve_device
+from blockzoo.data.loader import DeviceLoader
+from blockzoo.data.splits import load_splits
+from blockzoo.environment import collect_environment, loaded_code
+from blockzoo.errors import BlockzooError
+from blockzoo.settings import DataSettings, TrainSettings
+from blockzoo.train.module import Diverged, EpochLoader, LiveLogger, ScaffoldModule
+from blockzoo.train.recipes import Recipe, resolve_recipe
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """TrainSettings with every 'auto' and 'recipe default' decided."""
+
+    device: torch.device
+    precision: str
+    channels_last: bool
+    recipe: Recipe  # with the lr / weight decay / label smoothing overrides applied
+    recipe_label: str  # the recipe's name with the overrides it ran with: "sgd", "sgd(lr=0.05)"
+
+
+def resolve(settings: TrainSettings) -> Resolved:
+    device = resolve_device(settings.device)
+    precision = settings.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32-true"
+    # Channels-last measured on this project's nets: CPU (oneDNN) 47% -> 64% of matmul peak for the
+    # ResNet scaffold; CUDA convolutions with tensor cores want NHWC too. So on by default everywhere.
+    channels_last = True if settings.channels_last is None else settings.channels_last
+    recipe, label = resolve_recipe(settings)
+    return Resolved(device, precision, channels_last, recipe, label)
+
+
+def fingerprint(cell: Cell, settings: TrainSettings, data: DataSettings, seed: int, resolved: Resolved) -> dict:
+    """What decides a run's result: a checkpoint made under another fingerprint is not resumed."""
+    return {
+        "cell": cell.name, "stages": cell.stage_blocks(), "scaffold": cell.scaffold.to_dict(), "seed": seed,
+        "data": {key: getattr(data, key) for key in ("dataset", "val_size", "split_seed")},
+        "train": {**settings.to_dict(), "device": resolved.device.type, "precision": resolved.precision,
+                  "channels_last": resolved.channels_last, "recipe": resolved.recipe_label},
+        "recipe": resolved.recipe.__dict__,
+        "versions": {"torch": torch.__version__, "timm": timm.__version__, "lightning": L.__version__},
+        "code": loaded_code(),
+    }
+
+
+def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int = 0, out_dir: str | Path,
+          data_dir: str | Path | None = None, progress: bool = True, callbacks: list | tuple = ()) -> dict:
+    """Train `cell` with seed `seed`; return its results record, also written atomically to out_dir/record.json.
+
+    data_dir: where the dataset's files are fetched to (default: <data.root>/<data.dataset>).
+    `callbacks`: extra Lightning callbacks (the tests use them to interrupt a run).
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise BlockzooError(f"seed must be an integer >= 0, got {seed!r}")
+    resolved = resolve(settings)
+    L.seed_everything(seed, workers=True, verbose=False)
+    net = cell.build()  # a bad block or width fails here, before anything on disk is touched
+    _quiet_lightning()
+    data_dir = Path(data_dir) if data_dir is not None else Path(data.root) / data.dataset
+    splits = load_splits(data.dataset, data_dir, val_size=data.val_size, split_seed=data.split_seed,
+                         **data.fetch_options())
+
+    out = Path(out_dir)
+    record_path, ckpt_dir = out / "record.json", out / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    identity = fingerprint(cell, settings, data, seed, resolved)
+    resume = _prepare_out_dir(out, identity)
+
+    device = resolved.device
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
+    info = data.info
+    loader_kwargs = dict(batch_size=settings.batch_size, mean=info.mean, std=info.std, device=device,
+                         channels_last=resolved.channels_last)
+    train_data = DeviceLoader(splits.train_x, splits.train_y, train=True, seed=seed, **loader_kwargs)
+    val_loader = DeviceLoader(splits.val_x, splits.val_y, **loader_kwargs)
+    steps_per_epoch = min(len(train_data), settings.limit_train_batches or len(train_data))
+    module = ScaffoldModule(net, resolved.recipe, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
+                            channels_last=resolved.channels_last)
+    logger = LiveLogger(dir=str(out / "live"), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
+    logger.log_hyperparams({"cell": cell.name, "seed": seed, **identity["train"]})
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_acc", mode="max", save_top_k=1,
+                           auto_insert_metric_name=False, enable_version_counter=False)
+    latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
+                             enable_version_counter=False)
+    trainer = L.Trainer(
+        accelerator=device.type, devices=[device.index or 0] if device.type == "cuda" else 1,
+        precision=resolved.precision, max_epochs=settings.epochs, limit_train_batches=steps_per_epoch,
+        logger=logger, callbacks=[best, latest, *callbacks], log_every_n_steps=steps_per_epoch,
+        num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=progress,
+        benchmark=device.type == "cuda", default_root_dir=out,
+    )
+    status, diverged_epoch = "completed", None
+    try:
+        trainer.fit(module, train_dataloaders=EpochLoader(train_data, module), val_dataloaders=val_loader,
+                    ckpt_path=str(last) if resume else None, weights_only=True)
+    except Diverged as exc:
+        status, diverged_epoch = "diverged", exc.epoch
+        print(f"{cell.name}, seed {seed}: {exc}; stopped and recorded as diverged", file=sys.stderr)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1) after its own clean-up
+            raise KeyboardInterrupt from None
+        raise
+    epochs_run = len(module.history) if diverged_epoch is None else diverged_epoch + 1
+    wall_time_s, throughput = module.wall_time_s(), module.throughput()
+
+    # The test set is used here only: once, on the best checkpoint.
+    best_epoch: dict[str, Any] = {}  # stays empty when no epoch finished with a finite loss
+    best_path = ckpt_dir / "best.ckpt"
+    if best_path.is_file() and module.history:
+        test_loader = DeviceLoader(splits.test_x, splits.test_y, **loader_kwargs)
+        tester = L.Trainer(accelerator=device.type, devices=trainer.device_ids if device.type == "cuda" else 1,
+                           precision=resolved.precision, logger=False, enable_model_summary=False,
+                           enable_progress_bar=progress, benchmark=device.type == "cuda", default_root_dir=out)
+        saved = torch.load(best_path, map_location=device, weights_only=True)
+        module.load_state_dict(saved["state_dict"])
+        module.on_load_checkpoint(saved)
+        tester.test(module, dataloaders=test_loader, verbose=False)
+        best_epoch = {**module.history[-1], **module.test_result}  # best.ckpt's own history ends at its epoch
+
+    record = cell.record("train", {
+        "dataset": data.dataset, "recipe": resolved.recipe_label, "epochs": settings.epochs,
+        "batch_size": settings.batch_size, "status": status, "epochs_run": epochs_run,
+        "diverged_epoch": diverged_epoch, "best_epoch": best_epoch.get("epoch"),
+        **{key: best_epoch.get(key) for key in ("val_acc", "val_loss", "test_acc", "test_loss")},
+        "wall_time_s": wall_time_s, "throughput": throughput, "precision": resolved.precision,
+        "env": collect_environment(device),
+    }, seed=seed)
+    results.write_record(record_path, record)
+    return record
+
+
+def _prepare_out_dir(out: Path, identity: dict) -> bool:
+    """Make out_dir ready for this run; True when it holds a killed run of the same fingerprint to resume."""
+    config_path, last = out / "config.json", out / "checkpoints" / "last.ckpt"
+    previous = _read_json(config_path)
+    if (out / "record.json").is_file():
+        print(f"{out}: a finished run; training it again from scratch", file=sys.stderr)
+    elif last.is_file() and previous == identity:
+        return True
+    elif last.is_file():
+        print(f"{out}: the interrupted run there was made by {_difference(previous, identity)}; "
+              "starting afresh", file=sys.stderr)
+    for stale in ("record.json", "checkpoints", "live"):
+        path = out / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    atomic.write_json(config_path, identity)
+    return False
+
+
+def _difference(previous: Any, current: dict) -> str:
+    """Words for what changed between two fingerprints: 'other code (blockzoo/train/run.py)', ..."""
+    if not isinstance(previous, dict):
+        return "an unknown version of blockzoo"
+    code = sorted(set(previous.get("code", {}).items()) ^ set(current["code"].items()))
+    changed = [key for key in current if key != "code" and previous.get(key) != current[key]]
+    parts = []
+    if code:
+        parts.append(f"other code ({', '.join(sorted({path for path, _ in code})[:3])})")
+    if changed:
+        parts.append(f"other settings ({', '.join(changed)})")
+    return " and ".join(parts) or "another run"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class _DropMessages(logging.Filter):
+    """Drops log records that start with one of the given texts (Lightning's start-up banner)."""
+
+    def __init__(self, *prefixes: str):
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().lstrip().startswith(self.prefixes)
+
+
+_BANNER = _DropMessages("GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:", "💡 Tip:",
+                        "You are using a CUDA device", "`Trainer.fit` stopped: `max_epochs=",
+                        "Restored all states from the checkpoint", "`Trainer(limit_train_batches=1)` was configured",
+                        "Detected KeyboardInterrupt")
+
+
+def _quiet_lightning() -> None:
+    """Silence the Lightning messages that are noise for a blockzoo user, each by its exact text."""
+    # (Lightning's "does not have many workers" warnings concern torch DataLoaders: DeviceLoaders never get them.)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).addFilter(_BANNER)  # a no-op when already there
+    for message in (
+        r"GPU available but not used",  # --device cpu on a GPU machine is a choice
+        r"Checkpoint directory .* exists and is not empty",  # resuming into our own checkpoints
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's own use of torch's pytree
+    ):
+        warnings.filterwarnings("ignore", message=message)

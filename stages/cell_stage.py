@@ -1,0 +1,20 @@
+"""Wiring shared by the cell stages (profile, benchmark, train): a Cell from its spec and the stage's params."""
+from __future__ import annotations
+
+from common import ROOT, BlockzooError
+
+
+def cell_from_params(name: str, params: dict):
+    """The Cell `name` of a cell stage: the scaffold from `scaffold` and `data.dataset`, the block modules
+    from the cell's spec (pipeline/cells/<cell>.json, written by the cells stage) imported first."""
+    from blockzoo.blocks.registry import import_block_modules
+    from blockzoo.cell import Cell
+    from blockzoo.data.catalogue import get_dataset_info
+    from blockzoo.settings import ScaffoldSpec
+
+    spec = params["cell"]
+    if spec["name"] != name:
+        raise BlockzooError(f"pipeline/cells/{name}.json describes cell {spec['name']}; run `dvc repro cells`")
+    import_block_modules([ROOT / block["source"] for block in spec["blocks"].values() if block["user"]])
+    scaffold = ScaffoldSpec.for_dataset(params["scaffold"], get_dataset_info(params["data"]["dataset"]))
+    return Cell.from_name(name, scaffold)

@@ -1,0 +1,77 @@
+"""Stage `cells`: check every setting, then write one spec per cell: pipeline/cells/<cell>.json.
+
+A cell's spec names its network (which block at which stage) and fingerprints what the network is
+made of: the source file of every block in it and the versions of the libraries they come from. Each
+cell stage depends on its own spec (and only on it, of all the blocks' code), so editing one block's
+file, or registering a new block module, re-runs only the cells whose networks use those blocks.
+Usage (dvc.yaml): python stages/cells.py CONF_DIR USER_BLOCKS_DIR OUT_DIR
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+
+from common import ROOT, BlockzooError, cli_errors, stage_params
+
+from blockzoo import atomic
+from blockzoo.names import conf_digest, split_block_spec
+
+
+def block_fingerprint(spec: str) -> dict:
+    import timm
+    import torch
+
+    from blockzoo.blocks.registry import get_block
+
+    source = get_block(spec).source_file
+    if not source.is_relative_to(ROOT):
+        raise BlockzooError(f"block {spec} is defined in {source}, outside this repository, so DVC cannot see "
+                            "changes to it; move its module under user_blocks/")
+    return {
+        "source": str(source.relative_to(ROOT)),
+        "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "user": not source.is_relative_to(ROOT / "blockzoo"),
+        "libraries": {"torch": torch.__version__, "timm": timm.__version__},
+    }
+
+
+def cell_spec(cell, train_overrides: dict) -> dict:
+    blocks = sorted(set(cell.stage_blocks().values()))
+    return {
+        "cell": {"name": cell.name, "block": cell.block, "position": cell.position, "stages": cell.stage_blocks(),
+                 "blocks": {spec: block_fingerprint(spec) for spec in blocks}},
+        "cell_train": train_overrides,
+    }
+
+
+@cli_errors
+def main(conf_dir: str, user_blocks: str, out_dir: str) -> None:
+    params = stage_params()
+    from blockzoo.settings import DataSettings, PipelineSettings, ScaffoldSpec
+
+    settings = PipelineSettings.from_params(params)
+    if settings.conf_digest != conf_digest(ROOT / conf_dir):
+        raise BlockzooError("conf/ changed after params.yaml was composed from it: run `dvc exp run` "
+                            "(which composes params.yaml from conf/), or `make params` then `dvc repro`")
+    from blockzoo.blocks.registry import import_block_modules, user_block_files
+    from blockzoo.cell import Cell
+
+    import_block_modules(user_block_files(ROOT / user_blocks))
+    scaffold = ScaffoldSpec.for_dataset(settings.scaffold, DataSettings.from_dict(settings.data).info)
+    out = ROOT / out_dir
+    written = set()
+    for name in settings.cells:
+        cell = Cell.from_name(name, scaffold)
+        cell.build()  # the block contract, checked once here before any cell runs
+        block, _ = split_block_spec(cell.block)
+        overrides = settings.block_settings_of(block).train or {}
+        atomic.write_json(out / f"{name}.json", cell_spec(cell, overrides))
+        written.add(f"{name}.json")
+    for stale in out.glob("*.json"):
+        if stale.name not in written:
+            stale.unlink()
+    print(f"settings checked; {len(written)} cells in {out_dir}/")
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

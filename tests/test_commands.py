@@ -1,0 +1,143 @@
+"""The profile, benchmark and costs command lines with tiny settings; --help of every command.
+
+A subprocess costs seconds of imports: the three commands that measure, and two that fail,
+run as subprocesses, launched at once by one fixture; every user error is also checked
+in-process through the same main().
+"""
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from test_profile import PLAIN_CONV_BLOCKS
+
+from blockzoo import costs, results
+from blockzoo.benchmark.__main__ import main as benchmark_main
+from blockzoo.profile.__main__ import main as profile_main
+
+TINY = ["--num-blocks", "1", "--base-channels", "8"]
+TINY_TIMING = ["--batch-size", "2", "--warmup", "0", "--repeats", "1"]
+
+COMMANDS = {
+    "profile": ["blockzoo.profile", "ResNetBasicBlock", "--position", "mid", "--memory-batch-size", "2", *TINY,
+                "--output", "out.json"],
+    "benchmark": ["blockzoo.benchmark", "MobileOneBlock", "--position", "late", *TINY_TIMING, *TINY,
+                  "--output", "out.json"],
+    "costs": [
+        "blockzoo.costs", "--blocks", "ResNetBasicBlock,PlainConvTestBlock", "--positions", "mid",
+        "--block-module", "plain_conv_blocks.py",
+        *TINY_TIMING, "--memory-batch-size", "2", *TINY, "--output", "results.csv",
+    ],
+}
+USER_ERRORS = {
+    "profile bad block": ["blockzoo.profile", "ResNetBasicBlok", "--position", "mid", "--output", "out.json"],
+    "profile bad position": ["blockzoo.profile", "ResNetBasicBlock", "--position", "middle", "--output", "out.json"],
+    "profile cuda": ["blockzoo.profile", "ResNetBasicBlock", "--position", "mid", "--device", "cuda",
+                     "--output", "out.json"],
+    "benchmark bad dtype": ["blockzoo.benchmark", "ResNetBasicBlock", "--position", "mid", "--dtype", "fp8",
+                            "--output", "out.json"],
+    "benchmark fp16 on cpu": ["blockzoo.benchmark", "ResNetBasicBlock", "--position", "mid", "--dtype", "fp16",
+                              "--output", "out.json"],
+    "benchmark cuda": ["blockzoo.benchmark", "ResNetBasicBlock", "--position", "mid", "--device", "cuda",
+                       "--output", "out.json"],
+    "costs bad block": ["blockzoo.costs", "--blocks", "ResNetBasicBlock,NoSuchBlock", "--output", "results.csv"],
+    "costs bad position": ["blockzoo.costs", "--positions", "early,top", "--output", "results.csv"],
+    "costs cuda": ["blockzoo.costs", "--device", "cuda", "--output", "results.csv"],
+    "costs bad repeats": ["blockzoo.costs", "--repeats", "0", "--output", "results.csv"],
+}
+ERRORS = {
+    "profile bad block": "unknown block 'ResNetBasicBlok'; did you mean ResNetBasicBlock",
+    "profile bad position": "unknown position 'middle'; use one of: early, mid, late",
+    "profile cuda": "CUDA is not available",
+    "benchmark bad dtype": "benchmark.dtype must be one of 'float32'",
+    "benchmark fp16 on cpu": "use --dtype bf16 or fp32",
+    "benchmark cuda": "CUDA is not available",
+    "costs bad block": "unknown block 'NoSuchBlock'",
+    "costs bad position": "unknown position 'top'",
+    "costs cuda": "CUDA is not available",
+    "costs bad repeats": "benchmark.repeats must be a positive integer, got 0",
+}
+SUBPROCESS_ERRORS = ("profile bad block", "costs bad position" if torch.cuda.is_available() else "costs cuda")
+COMMANDS.update({name: USER_ERRORS[name] for name in SUBPROCESS_ERRORS})
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """name -> (CompletedProcess, its working directory), every command run in a fresh directory."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # five at once on a small machine
+
+    def run(name):
+        cwd = tmp_path_factory.mktemp(name.replace(" ", "_"))
+        (cwd / "plain_conv_blocks.py").write_text(PLAIN_CONV_BLOCKS)
+        done = subprocess.run([sys.executable, "-m", *COMMANDS[name]], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=300)
+        return name, (done, cwd)
+
+    with ThreadPoolExecutor(max_workers=len(COMMANDS)) as pool:
+        return dict(pool.map(run, COMMANDS))
+
+
+@pytest.mark.parametrize("name,shown,expected", [
+    ("profile", ["ResNetBasicBlock", "one multiply-add = one FLOP"], {"profile": {"memory_batch_size": 2}}),
+    ("benchmark", ["MobileOneBlock-late", "deploy (re-parameterised)", "train (as built)"],
+     {"benchmark": {"batch_size": 2, "repeats": 1}}),
+])
+def test_cell_cli_prints_a_table_and_writes_the_record(runs, name, shown, expected):
+    done, cwd = runs[name]
+    assert done.returncode == 0, done.stderr
+    assert all(text in done.stdout for text in shown), done.stdout
+    record = results.read_record(cwd / "out.json")
+    assert record["scaffold"]["base_channels"] == 8
+    for section, values in expected.items():
+        assert {key: record[section][key] for key in values} == values
+
+
+def test_costs_cli_with_a_user_block(runs):
+    done, cwd = runs["costs"]
+    assert done.returncode == 0, done.stderr
+    assert "2 blocks x 1 positions = 2 cells on cpu" in done.stdout
+    assert "PlainConvTestBlock" in done.stdout and "img/s b2" in done.stdout
+    frame = results.read_results(cwd / "results.csv")
+    assert sorted(frame["block"]) == ["PlainConvTestBlock", "ResNetBasicBlock"]
+    assert frame["profile.params_total"].notna().all() and frame["benchmark.throughput"].notna().all()
+
+
+def assert_one_error_line(name, returncode, stdout, stderr, cwd):
+    assert returncode == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and ERRORS[name] in lines[0], stderr
+    assert "Traceback" not in stdout
+    assert not (cwd / "out.json").exists() and not (cwd / "results.csv").exists()
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_ERRORS)
+def test_user_error_in_a_subprocess(runs, name):
+    done, cwd = runs[name]
+    assert_one_error_line(name, done.returncode, done.stdout, done.stderr, cwd)
+
+
+@pytest.mark.parametrize("name", USER_ERRORS)
+def test_user_errors_are_one_line(name, tmp_path, monkeypatch, capsys):
+    if "cuda" in name and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    module, *argv = USER_ERRORS[name]
+    main = {"blockzoo.profile": profile_main, "blockzoo.benchmark": benchmark_main,
+            "blockzoo.costs": costs.main}[module]
+    returncode = main(argv)
+    captured = capsys.readouterr()
+    assert_one_error_line(name, returncode, captured.out, captured.err, tmp_path)
+
+
+@pytest.mark.parametrize("module", ["profile", "benchmark", "train", "costs", "visualize"])
+def test_help_answers_at_once(module):
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", f"blockzoo.{module}", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0 and f"python -m blockzoo.{module}" in done.stdout
+    assert seconds < 5, f"--help took {seconds:.1f} s: the command imports torch before parsing its options"

@@ -1,0 +1,140 @@
+"""The results schema, the baseline at every position, the leaderboard, the curves table and atomic writes."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from blockzoo import atomic, results
+from blockzoo.errors import BlockzooError
+from blockzoo.report.curves import curves_table, read_curves
+from blockzoo.report.leaderboard import build_leaderboard
+
+STAGE_COLUMNS = {f"{kind}_{stage}{form}": value
+                 for stage, value in (("stem", 1), ("early", 10), ("mid", 20), ("late", 30), ("head", 2))
+                 for kind in ("params", "flops") for form in ("", "_deploy")}
+
+
+def profile_record(cell="ResNetBasicBlock", block="ResNetBasicBlock", position=None) -> dict:
+    profile = {"params_total": 63, "params_total_deploy": 63, "flops_total": 63, "flops_total_deploy": 63,
+               **STAGE_COLUMNS}
+    return {"cell": cell, "block": block, "position": position, "profile": results.with_active_stage(profile, position)}
+
+
+def train_record(block, position, seed, acc, status="completed") -> dict:
+    return {"cell": f"{block}-{position}", "block": block, "position": position, "seed": seed,
+            "train": {"status": status, "test_acc": acc, "val_acc": acc, "dataset": "cifar10"}}
+
+
+def test_validate_lists_every_problem_in_one_line():
+    with pytest.raises(BlockzooError) as info:
+        results.validate({"cell": "x", "block": "x", "seed": "zero", "profile": {"params_totl": 1}})
+    message = str(info.value)
+    assert "unknown column 'profile.params_totl'" in message and "column 'seed' must be int" in message
+    assert "\n" not in message
+    with pytest.raises(BlockzooError, match="missing required column 'cell'"):
+        results.validate({"block": "x"})
+
+
+def test_records_round_trip_through_json_and_csv(tmp_path):
+    record = profile_record(cell="RepMixer-mid", block="RepMixer", position="mid")
+    results.write_record(tmp_path / "r.json", record)
+    assert results.read_record(tmp_path / "r.json") == record
+    text = results.write_results_csv(tmp_path / "results.csv", [record])
+    frame = results.read_results(tmp_path / "results.csv")
+    assert frame.equals(results.parse_results(text))
+    assert frame.loc[0, "profile.params_active"] == 20 and str(frame["profile.params_active"].dtype) == "Int64"
+
+
+def test_a_nan_loss_is_written_as_null(tmp_path):
+    record = train_record("RepMixer", "mid", 0, 0.5, status="diverged")
+    record["train"]["test_acc"] = math.nan
+    results.write_record(tmp_path / "r.json", record)
+    assert json.loads((tmp_path / "r.json").read_text())["train"]["test_acc"] is None
+
+
+def test_the_baseline_network_stands_at_every_position():
+    record = profile_record()
+    assert "params_active" not in record["profile"]
+    late = results.at_position(record, "late")
+    assert late["position"] == "late" and late["profile"]["params_active"] == 30
+    assert late["profile"]["flops_active_deploy"] == 30 and record["position"] is None  # the original is untouched
+
+
+def test_merge_joins_sections_by_block_position_and_seed():
+    merged = results.merge_records([
+        results.at_position(profile_record(), "mid"),
+        train_record("ResNetBasicBlock", "mid", 1, 0.6), train_record("ResNetBasicBlock", "mid", 0, 0.5),
+    ])
+    assert [r["seed"] for r in merged] == [0, 1]
+    assert all(r["profile"]["params_active"] == 20 for r in merged)
+
+
+def test_read_results_errors_are_one_line(tmp_path):
+    for text, message in (("", "is not a readable CSV"), ("name,score\na,1\n", "is not a blockzoo results file")):
+        path = tmp_path / "bad.csv"
+        path.write_text(text)
+        with pytest.raises(BlockzooError, match=message) as info:
+            results.read_results(path)
+        assert "\n" not in str(info.value)
+    with pytest.raises(BlockzooError, match="does not exist"):
+        results.read_results(tmp_path / "missing.csv")
+
+
+def leaderboard_of(records) -> dict:
+    return build_leaderboard(results.parse_results(results.results_csv(records)))
+
+
+def test_leaderboard_accuracy_ranks_and_position_sensitivity():
+    records = [
+        train_record("ResNetBasicBlock", "early", 0, 0.60), train_record("ResNetBasicBlock", "late", 0, 0.60),
+        train_record("RepMixer", "early", 0, 0.50), train_record("RepMixer", "early", 1, 0.70),
+        train_record("RepMixer", "early", 2, 0.10, status="diverged"),
+        train_record("RepMixer", "late", 0, 0.65),
+    ]
+    board = leaderboard_of(records)
+    cells = board["cells"]
+    assert cells["RepMixer@early"]["test_acc_mean"] == pytest.approx(0.6)  # the diverged seed left out
+    assert cells["RepMixer@early"]["test_acc_std"] == pytest.approx(math.sqrt(0.02))
+    assert (cells["RepMixer@early"]["seeds_completed"], cells["RepMixer@early"]["seeds_diverged"]) == (2, 1)
+    assert cells["RepMixer@late"]["rank"] == 1
+    # the baseline is one network: equal accuracy, equal rank, and RepMixer@early ties with them too
+    assert cells["ResNetBasicBlock@early"]["rank"] == cells["ResNetBasicBlock@late"]["rank"] == 2
+    assert board["blocks"]["ResNetBasicBlock"]["position_sensitivity"] == 0
+    # gain over the baseline: 0.0 early, +0.05 late -> 5 points
+    assert board["blocks"]["RepMixer"]["position_sensitivity"] == pytest.approx(5.0)
+    assert board["trained_runs"] == 5
+
+
+def test_curves_table_reads_dvclive_tsvs(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "val_acc.tsv").write_text("timestamp\tstep\tval_acc\n1\t1\t0.5\n0\t0\t0.25\n")
+    table = curves_table([("RepMixer", "mid", 0, folder)])
+    assert table[["epoch", "val_acc"]].values.tolist() == [[0, 0.25], [1, 0.5]]
+    table.to_csv(tmp_path / "curves.csv", index=False)
+    assert read_curves(tmp_path / "curves.csv")["val_acc"].tolist() == [0.25, 0.5]
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(BlockzooError, match="is not a curves file"):
+        read_curves(tmp_path / "bad.csv")
+
+
+def test_atomic_writes_keep_the_old_file_on_failure_and_the_umask(tmp_path):
+    target = tmp_path / "out.json"
+    atomic.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left behind
+    old = os.umask(0o027)
+    try:
+        atomic.write_text(tmp_path / "group.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "group.txt").stat().st_mode) == 0o640
