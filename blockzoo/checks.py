@@ -118,6 +118,8 @@ def _checked_type(key: str, value: Any, annotation: Any) -> Any:
             return value
         elif option is dict and isinstance(value, Mapping):
             return dict(value)
+        elif option is list and isinstance(value, (list, tuple)):
+            return list(value)
         elif typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
             item = typing.get_args(option)[0]
             return tuple(_checked_type(f"{key}[{i}]", v, item) for i, v in enumerate(value))
@@ -128,7 +130,8 @@ def _is_union(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
 
-_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}
+_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping",
+          list: "a list"}
 
 
 def _describe(options: tuple) -> str:

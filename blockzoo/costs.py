@@ -2,8 +2,8 @@
 
     python -m blockzoo.costs [--blocks A,B] [--positions early,mid] [--device cpu] [--output results.csv]
 
-Profile and benchmark, no training, outside the pipeline. Defaults depend on the device: on a CPU
-they are small enough for all 33 cells to finish in minutes; on a GPU they are the pipeline's.
+Profile and benchmark, no training, outside the pipeline, with the pipeline's defaults for the device
+(on a CPU small enough for the whole zoo to finish in minutes).
 """
 from __future__ import annotations
 
@@ -11,13 +11,6 @@ import sys
 
 from blockzoo import cli
 from blockzoo.errors import BlockzooError, cli_errors
-
-# the benchmark's warm-up and repeats; on a CPU a smaller large batch and memory batch, so that the
-# 33 cells take minutes on two cores (the pipeline's 256 and 64 take seconds per forward there)
-DEFAULTS = {
-    "cpu": {"batch_size": 32, "warmup": 2, "repeats": 5, "memory_batch_size": 8},
-    "cuda": {"batch_size": 256, "warmup": 20, "repeats": 100, "memory_batch_size": 64},
-}
 
 
 def parse_list(text: str | None, default: list[str], what: str) -> list[str]:
@@ -86,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", metavar="A,B", help="comma-separated block names (default: every registered block)")
     parser.add_argument("--positions", metavar="P,Q", help="comma-separated positions (default: early,mid,late)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    for name, help_text in (("batch-size", "the large benchmark batch"), ("warmup", "untimed iterations"),
-                            ("repeats", "timed iterations"), ("memory-batch-size", "batch of the memory measurement")):
-        defaults = ", ".join(f"{device} {values[name.replace('-', '_')]}" for device, values in DEFAULTS.items())
-        parser.add_argument(f"--{name}", type=int, metavar="N", help=f"{help_text} (default {defaults})")
+    for name, help_text in (("batch-size", "the large benchmark batch (default: cpu 32, cuda 256)"),
+                            ("warmup", "untimed iterations (default: cpu 2, cuda 20)"),
+                            ("repeats", "timed iterations (default: cpu 5, cuda 100)"),
+                            ("memory-batch-size", "batch of the memory measurement (default: cpu 8, cuda 64)")):
+        parser.add_argument(f"--{name}", type=int, metavar="N", help=help_text)
     parser.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads for the benchmark")
     parser.add_argument("--output", metavar="PATH", help="write the merged records here as results.csv")
     cli.add_scaffold_options(parser)
@@ -107,16 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     blocks = parse_list(args.blocks, list_available_blocks(), "blocks")
     positions = parse_list(args.positions, list(POSITIONS), "positions")
     cells = [cli.cell_from_args(args, block, position) for block in blocks for position in positions]
-    values = {name: value if (value := getattr(args, name)) is not None else default
-              for name, default in DEFAULTS[device.type].items()}
-    profile_settings = ProfileSettings(memory_batch_size=values["memory_batch_size"], device=str(device))
-    benchmark_settings = BenchmarkSettings(device=str(device), batch_size=values["batch_size"], warmup=values["warmup"],
-                                           repeats=values["repeats"], threads=args.threads)
+    profile_settings = ProfileSettings(memory_batch_size=args.memory_batch_size, device=str(device))
+    benchmark_settings = BenchmarkSettings(device=str(device), batch_size=args.batch_size, warmup=args.warmup,
+                                           repeats=args.repeats, threads=args.threads)
     where = cpu_model() if device.type == "cpu" else device
-    cli.console().print(
-        f"{len(blocks)} blocks x {len(positions)} positions = {len(cells)} cells on {device.type} ({where}); "
-        f"benchmark batch {values['batch_size']}, {values['warmup']} warm-up + {values['repeats']} timed iterations; "
-        f"memory batch {values['memory_batch_size']}")
+    cli.console().print(f"{len(blocks)} blocks x {len(positions)} positions = {len(cells)} cells on {device.type} "
+                        f"({where}); {len({cell.name for cell in cells})} distinct networks")
     records = measure_all(cells, profile_settings, benchmark_settings)
     print_costs(records)
     if args.output:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ class BlockzooError(Exception):
 
 
 def cli_errors(main: Callable[..., int | None]) -> Callable[..., int]:
-    """Wrap a CLI main(): BlockzooError -> 'error: <message>' on stderr, exit code 2."""
+    """Wrap a CLI main(): BlockzooError -> 'error: <message>' on stderr, exit code 2; Ctrl-C -> one line, 130."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs) -> int:
@@ -28,5 +29,8 @@ def cli_errors(main: Callable[..., int | None]) -> Callable[..., int]:
             print("error: interrupted; outputs already written are complete, nothing half-written was kept",
                   file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the reader of our output went away (`| head`): nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
     return wrapper

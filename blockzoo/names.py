@@ -40,8 +40,15 @@ def cell_name(spec: str, position: str | None) -> str:
     return f"{spec}-{position}"
 
 
+def is_macro_cell(name: str) -> bool:
+    """A macro architecture's cell: a BLOX network (blox-II-JJ-KK) or a zoo network of blocks A+B+C."""
+    return str(name).startswith("blox-") or "+" in str(name)
+
+
 def parse_cell(name: str) -> tuple[str, str | None]:
-    """(block spec, position or None) of a cell name; ValueError when it is not one."""
+    """(block spec, position or None) of a block cell's name; ValueError when it is not one."""
+    if is_macro_cell(name):
+        raise ValueError(f"cell '{name}' is a macro architecture, not a block at a position")
     spec, _, position = str(name).rpartition("-")
     if not spec:
         spec, position = name, None

@@ -63,8 +63,10 @@ _PER_STAGE = [
 
 SCHEMA_COLUMNS: list[Column] = [
     Column("cell", str, "the network measured: <block>-<position>, or the baseline block alone", required=True),
-    Column("block", str, "registered block name, with .variant for a variant", required=True),
+    Column("block", str, "registered block name, with .variant for a variant (empty for a macro architecture)"),
     Column("position", str, "stage under test: early, mid or late (empty for the baseline network's own record)"),
+    Column("space", str, "the macro space of a macro architecture: blox or zoo (empty for a block's cell)"),
+    Column("arch", str, "the canonical architecture vector of a macro architecture, as JSON"),
     Column("seed", int, "training seed (empty for profile/benchmark-only rows)"),
     Column("scaffold.num_blocks", int, "blocks per stage"),
     Column("scaffold.base_channels", int, "channels of the early stage"),
@@ -199,15 +201,15 @@ def read_record(path: str | Path) -> dict:
 
 
 def merge_records(records: Iterable[dict]) -> list[dict]:
-    """Join per-stage records into one record per (block, position, seed).
+    """Join per-stage records into one record per (cell, position, seed).
 
     Profile and benchmark records carry no seed: they are copied into every seed's row of the same
-    block and position (a cell with no training record keeps a seedless row).
+    cell and position (a cell with no training record keeps a seedless row).
     """
     shared: dict[tuple[str, str], dict] = {}
     by_seed: dict[tuple[str, str, int], dict] = {}
     for record in records:
-        key = (record["block"], record.get("position") or "")
+        key = (record["cell"], record.get("position") or "")
         if record.get("seed") is None:
             _deep_update(shared.setdefault(key, {}), record)
         else:

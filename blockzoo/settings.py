@@ -1,8 +1,8 @@
 """Every setting a measurement can have: name, type, default and check, defined once (no torch here).
 
-The library takes these objects; the pipeline builds them from params.yaml (`PipelineSettings`), the
-commands from their options. params.yaml is generated from the commented files in conf/, which
-document each key for users.
+The library takes these objects; the pipeline builds them from params.yaml (blockzoo.params checks the
+whole file), the commands from their options. params.yaml is composed from the commented files in
+conf/, which document each key for users.
 """
 from __future__ import annotations
 
@@ -22,8 +22,10 @@ from blockzoo.checks import (
 )
 from blockzoo.data.catalogue import DatasetInfo, DataSettings
 from blockzoo.errors import BlockzooError
-from blockzoo.names import ALL_BLOCKS, POSITIONS, pipeline_cells, split_block_spec
 from blockzoo.train.recipes import RECIPES
+
+__all__ = ["BenchmarkSettings", "DataSettings", "MacroSettings", "ProfileSettings", "ScaffoldSpec", "TrainSettings",
+           "train_settings"]  # DataSettings lives with the dataset catalogue (blockzoo.data.catalogue)
 
 Precision = Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
 DType = Literal["float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
@@ -83,7 +85,7 @@ class TrainSettings(Settings):
 class ProfileSettings(Settings):
     SECTION = "profile"
 
-    memory_batch_size: int = field(default=64, metadata=POSITIVE)
+    memory_batch_size: int | None = field(default=None, metadata=POSITIVE)  # null: 8 on a CPU, 64 on a GPU
     device: str = field(default="cpu", metadata=DEVICE)
 
 
@@ -94,99 +96,32 @@ class BenchmarkSettings(Settings):
     device: str = field(default="auto", metadata=DEVICE)
     dtype: DType = "float32"
     channels_last: bool = False
-    batch_size: int = field(default=256, metadata=POSITIVE)  # the large batch (batch 1 is always timed too)
+    batch_size: int | None = field(default=None, metadata=POSITIVE)  # the large batch; null: 32 on a CPU, 256 on a GPU
     warmup: int | None = field(default=None, metadata=NON_NEGATIVE)  # null: the device's default
     repeats: int | None = field(default=None, metadata=POSITIVE)  # null: the device's default
     threads: int | None = field(default=None, metadata=POSITIVE)  # torch intra-op threads; null: torch's
 
 
 @dataclass(frozen=True)
-class BlockSettings(Settings):
-    """Per-block settings (params.yaml `block_settings.<block>`)."""
+class MacroSettings(Settings):
+    """Macro architectures measured by the pipeline (params.yaml `macro`)."""
 
-    SECTION = "block_settings.<block>"
+    SECTION = "macro"
 
-    variant: str | None = None  # one of the block's named variants (its cells are then distinct cells)
-    train: dict | None = None  # training settings for this block's cells only (keys of `train`)
-
-
-@dataclass(frozen=True)
-class PipelineSettings(Settings):
-    """The whole of params.yaml, validated: one line naming the first bad key or value."""
-
-    SECTION = ""
-
-    zoo: tuple[str, ...] = ()
-    block: str = ALL_BLOCKS
-    positions: tuple[str, ...] = POSITIONS
-    seeds: tuple[int, ...] = ()
-    cells: tuple[str, ...] = ()
-    conf_digest: str = ""
-    block_settings: dict | None = None
-    scaffold: dict | None = None
-    data: dict | None = None
-    train: dict | None = None
-    profile: dict | None = None
-    benchmark: dict | None = None
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "PipelineSettings":
-        for key in params:
-            if key not in cls.keys():  # a section's key written at the top level: name the section
-                nested = [f"{name}.{key}" for name, section in _SECTIONS.items() if key in section.keys()]
-                if nested:
-                    raise BlockzooError(f"unknown setting '{key}'; did you mean '{nested[0]}'?")
-        settings = cls.from_dict(params)
-        settings.validate_sections()
-        return settings
-
-    def validate_sections(self) -> None:
-        for name in (*self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])):
-            try:
-                split_block_spec(name)
-            except ValueError as exc:
-                raise BlockzooError(f"zoo / block: {exc}") from None
-        for position in self.positions:
-            if position not in POSITIONS:
-                raise BlockzooError(f"positions: unknown position '{position}'; use some of {', '.join(POSITIONS)}")
-        if not all(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 for seed in self.seeds):
-            raise BlockzooError(f"seeds must be a list of integers >= 0, got {list(self.seeds)}")
-        data = DataSettings.from_dict(self.data)
-        ScaffoldSpec.for_dataset(self.scaffold, data.info)
-        ProfileSettings.from_dict(self.profile)
-        BenchmarkSettings.from_dict(self.benchmark)
-        self.train_settings(None)
-        for name, _values in (self.block_settings or {}).items():
-            self.block_settings_of(name)
-            self.train_settings(name)
-        expected = pipeline_cells(self.zoo, self.block, self.positions, self.block_settings)
-        if list(self.cells) != expected:
-            raise BlockzooError("params.yaml's cells do not follow from its zoo, block, positions and block_settings: "
-                                "params.yaml is generated from conf/; "
-                                "edit conf/ and run `dvc exp run` (or `make params`)")
-
-    def block_settings_of(self, block: str) -> BlockSettings:
-        values = (self.block_settings or {}).get(block) or {}
-        if not isinstance(values, Mapping):
-            raise BlockzooError(f"block_settings.{block} must be a mapping (variant, train), got {values!r}")
-        check_known_keys(values, BlockSettings.keys(), f"block_settings.{block}.")
-        return BlockSettings(**values)
-
-    def train_settings(self, block: str | None) -> TrainSettings:
-        """`train`, with the block's own `block_settings.<block>.train` on top."""
-        overrides = (self.block_settings_of(block).train or {}) if block else {}
-        return train_settings(self.train, overrides, block)
+    archs: list = field(default_factory=list)  # BLOX arch vectors or ids, or zoo networks "A,B,C"
+    sample: int = field(default=0, metadata=NON_NEGATIVE)  # a seeded sample of this many architectures ...
+    sample_space: Literal["blox", "zoo"] = "blox"  # ... from this space
+    seed: int = field(default=0, metadata=NON_NEGATIVE)
+    blox_width: int = field(default=32, metadata=POSITIVE)  # BLOX networks' stem width (BLOX: 32)
+    train: dict | None = None  # training settings for the macro cells (keys of `train`)
 
 
 def train_settings(train: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None,
-                   block: str | None = None) -> TrainSettings:
-    """TrainSettings from params.yaml's `train`, with a block's own `block_settings.<block>.train` on top."""
-    for where, values in (("train.", train or {}), (f"block_settings.{block}.train.", overrides or {})):
+                   block: str | None = None, where: str | None = None) -> TrainSettings:
+    """TrainSettings from params.yaml's `train`, with a block's own `block_settings.<block>.train` (or the
+    overrides at `where`, e.g. macro.train.) on top."""
+    for prefix, values in (("train.", train or {}), (where or f"block_settings.{block}.train.", overrides or {})):
         if "seed" in values:
-            raise BlockzooError(f"{where}seed is not a setting: the seeds trained are the top-level list `seeds`")
-        check_known_keys(values, TrainSettings.keys(), where)
+            raise BlockzooError(f"{prefix}seed is not a setting: the seeds trained are the top-level list `seeds`")
+        check_known_keys(values, TrainSettings.keys(), prefix)
     return TrainSettings(**{**(train or {}), **(overrides or {})})
-
-
-_SECTIONS = {"train": TrainSettings, "data": DataSettings, "scaffold": ScaffoldSpec, "profile": ProfileSettings,
-             "benchmark": BenchmarkSettings}

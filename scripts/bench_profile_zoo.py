@@ -16,14 +16,13 @@ import torch
 
 from blockzoo import POSITIONS, list_available_blocks
 from blockzoo.cell import Cell
-from blockzoo.costs import DEFAULTS
-from blockzoo.profile.measure import profile_cell
+from blockzoo.profile.measure import MEMORY_BATCH, profile_cell
 from blockzoo.settings import ProfileSettings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--memory-batch-size", type=int, default=DEFAULTS["cpu"]["memory_batch_size"], metavar="N")
+    parser.add_argument("--memory-batch-size", type=int, default=MEMORY_BATCH["cpu"], metavar="N")
     parser.add_argument("--blocks", help="comma-separated block names (default: all registered)")
     args = parser.parse_args()
     blocks = args.blocks.split(",") if args.blocks else list_available_blocks()

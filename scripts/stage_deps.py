@@ -1,7 +1,8 @@
 """Which project files each DVC stage's command imports, followed through the project, against dvc.yaml.
 
     python scripts/stage_deps.py            # every stage: the project files it imports, and what dvc.yaml misses
-    python scripts/stage_deps.py --check    # exit 1 when a stage misses a file (tests/test_stage_deps.py runs this)
+    python scripts/stage_deps.py --check    # exit 1 when a stage misses a file (tests/test_settings.py runs this)
+    python scripts/stage_deps.py --fix      # add what each stage misses to dvc.yaml (comments and order kept)
 
 Imports are read from the source (every import statement, also those inside functions), so a lazy
 import counts. Imports made by name at run time (importlib) are not followed: the blocks' own modules,
@@ -108,10 +109,38 @@ def missing_deps(root: Path = ROOT) -> dict[str, list[str]]:
     return missing
 
 
+def add_missing_deps(missing: dict[str, list[str]], root: Path = ROOT) -> int:
+    """Add each stage's missing files to its deps in dvc.yaml (after its own script), keeping comments."""
+    from ruamel.yaml import YAML
+
+    yaml_rt = YAML()
+    yaml_rt.width = 120
+    path = root / "dvc.yaml"
+    document = yaml_rt.load(path.read_text())
+    added = 0
+    for stage, files in missing.items():
+        deps = document["stages"][stage].setdefault("deps", [])
+        for file in files:
+            deps.append(file)
+            added += 1
+        if files:  # the stage's scripts first, then the rest in name order
+            scripts = [d for d in deps if str(d).startswith("stages/")]
+            rest = sorted(d for d in deps if not str(d).startswith("stages/"))
+            deps[:] = scripts + rest
+    with open(path, "w") as f:
+        yaml_rt.dump(document, f)
+    return added
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when a stage misses a file")
+    parser.add_argument("--fix", action="store_true", help="add the missing files to the stages' deps in dvc.yaml")
     args = parser.parse_args()
+    if args.fix:
+        fixed = add_missing_deps(missing_deps())
+        print(f"added {fixed} deps to dvc.yaml" if fixed else "dvc.yaml misses nothing")
+        return 0
     dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     missing = missing_deps()
     for stage, (script, _deps) in stage_scripts(dvc_yaml).items():

@@ -2,6 +2,8 @@
 
 Usage (dvc.yaml): python stages/aggregate.py METRICS_DIR CURVES_DIR RESULTS_DIR LEADERBOARD_JSON FIGURES_DIR
 The baseline network is one cell measured once; here it becomes the baseline block's row at every position.
+When the run has macro architectures, their dataset (every cell of the run as a point of its macro space)
+is written to RESULTS_DIR/macro.csv and drawn (macro_*.png).
 """
 from __future__ import annotations
 
@@ -34,12 +36,29 @@ def cell_records(metrics: Path, curves: Path, cells: list[str], positions: list[
     return records, runs, missing_train
 
 
+def macro_dataset(metrics: Path, curves: Path, cells: list[str], seeds: list[int], zoo: list[str]):
+    """The run's cells (block cells as zoo networks, and the macro architectures) as a MacroDataset."""
+    from blockzoo.macro.dataset import MacroDataset
+    from blockzoo.report.curves import read_run_curves
+
+    records, run_curves = [], {}
+    for name in cells:
+        paths = [metrics / section / f"{name}.json" for section in ("profile", "benchmark")]
+        paths += [metrics / "train" / f"{name}-s{seed}.json" for seed in seeds]
+        records += [results.read_record(path) for path in paths if path.is_file()]
+        for seed in seeds:
+            run_curves[(name, seed)] = read_run_curves(curves / f"{name}-s{seed}").get("val_acc")
+    return MacroDataset.from_records(records, run_curves, zoo)
+
+
 @cli_errors
 def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: str, figures_dir: str) -> None:
     params = stage_params()
     cells, positions, seeds = params["cells"], params["positions"], params["seeds"]
-    if len(cells) < 2 and not positions:
-        raise BlockzooError("this run measures no block: set zoo and positions in conf/config.yaml")
+    macro_cells = params["macro_cells"]
+    if len(cells) < 2 and not positions and not macro_cells:
+        raise BlockzooError("this run measures no block and no macro architecture: set zoo and positions, or macro, "
+                            "in conf/config.yaml")
     from blockzoo.report.curves import curves_table
     from blockzoo.report.figures import draw_all
     from blockzoo.report.leaderboard import build_leaderboard
@@ -52,6 +71,13 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
     atomic.write_json(ROOT / leaderboard_json, build_leaderboard(frame))
     written = draw_all(frame, curves if len(curves) else None, ROOT / figures_dir)
     print(f"aggregated {len(cells)} cells x {len(seeds)} seeds into {results_dir}/results.csv")
+    if macro_cells:
+        from blockzoo.macro.figures import draw_macro
+
+        dataset = macro_dataset(ROOT / metrics_dir, ROOT / curves_dir, [*cells, *macro_cells], seeds, params["zoo"])
+        dataset.save(ROOT / results_dir / "macro.csv")
+        written += draw_macro(dataset, ROOT / figures_dir)
+        print(f"{len(dataset)} architectures ({len(macro_cells)} macro ones) in {results_dir}/macro.csv")
     if missing_train:
         print(f"note: {missing_train} training runs have no record yet; their accuracy is empty "
               "(run `dvc repro` to train them)")

@@ -1,9 +1,10 @@
 """Stage `cells`: check every setting, then write one spec per cell: pipeline/cells/<cell>.json.
 
-A cell's spec names its network (which block at which stage) and fingerprints what the network is
-made of: the source file of every block in it and the versions of the libraries they come from. Each
-cell stage depends on its own spec (and only on it, of all the blocks' code), so editing one block's
-file, or registering a new block module, re-runs only the cells whose networks use those blocks.
+A cell's spec names its network (which block at which stage, or which macro architecture) and
+fingerprints what the network is made of: the source file of every block in it and the versions of the
+libraries they come from. Each cell stage depends on its own spec (and only on it, of all the blocks'
+code), so editing one block's file, or registering a new block module, re-runs only the cells whose
+networks use those blocks. The cells of the run are `cells` (a block at a position) and `macro_cells`.
 Usage (dvc.yaml): python stages/cells.py CONF_DIR USER_BLOCKS_DIR OUT_DIR
 """
 from __future__ import annotations
@@ -36,18 +37,23 @@ def block_fingerprint(spec: str) -> dict:
 
 
 def cell_spec(cell, train_overrides: dict) -> dict:
+    import torch
+
     blocks = sorted(set(cell.stage_blocks().values()))
-    return {
-        "cell": {"name": cell.name, "block": cell.block, "position": cell.position, "stages": cell.stage_blocks(),
-                 "blocks": {spec: block_fingerprint(spec) for spec in blocks}},
-        "cell_train": train_overrides,
-    }
+    spec = {"name": cell.name, "block": cell.block, "position": cell.position, "stages": cell.stage_blocks(),
+            "blocks": {spec: block_fingerprint(spec) for spec in blocks}}
+    if getattr(cell, "space", None) == "blox":  # BLOX's own operations, not zoo blocks
+        files = [ROOT / "blockzoo" / "macro" / name for name in ("blox.py", "bloxnet.py")]
+        spec.update(space="blox", width=cell.width, torch=torch.__version__,
+                    code={str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
+    return {"cell": spec, "cell_train": train_overrides}
 
 
 @cli_errors
 def main(conf_dir: str, user_blocks: str, out_dir: str) -> None:
     params = stage_params()
-    from blockzoo.settings import DataSettings, PipelineSettings, ScaffoldSpec
+    from blockzoo.params import PipelineSettings
+    from blockzoo.settings import DataSettings, ScaffoldSpec
 
     settings = PipelineSettings.from_params(params)
     if settings.conf_digest != conf_digest(ROOT / conf_dir):
@@ -55,22 +61,29 @@ def main(conf_dir: str, user_blocks: str, out_dir: str) -> None:
                             "(which composes params.yaml from conf/), or `make params` then `dvc repro`")
     from blockzoo.blocks.registry import import_block_modules, user_block_files
     from blockzoo.cell import Cell
+    from blockzoo.macro.cells import macro_cell
+    from blockzoo.settings import MacroSettings
 
     import_block_modules(user_block_files(ROOT / user_blocks))
     scaffold = ScaffoldSpec.for_dataset(settings.scaffold, DataSettings.from_dict(settings.data).info)
+    macro = MacroSettings.from_dict(settings.macro)
     out = ROOT / out_dir
     written = set()
     for name in settings.cells:
         cell = Cell.from_name(name, scaffold)
         cell.build()  # the block contract, checked once here before any cell runs
         block, _ = split_block_spec(cell.block)
-        overrides = settings.block_settings_of(block).train or {}
-        atomic.write_json(out / f"{name}.json", cell_spec(cell, overrides))
+        atomic.write_json(out / f"{name}.json", cell_spec(cell, settings.block_settings_of(block).train or {}))
+        written.add(f"{name}.json")
+    for name in settings.macro_cells:
+        cell = macro_cell(name, scaffold, macro.blox_width)
+        cell.build()
+        atomic.write_json(out / f"{name}.json", cell_spec(cell, macro.train or {}))
         written.add(f"{name}.json")
     for stale in out.glob("*.json"):
         if stale.name not in written:
             stale.unlink()
-    print(f"settings checked; {len(written)} cells in {out_dir}/")
+    print(f"settings checked; {len(written)} cell specs in {out_dir}/")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ["dvc.lock", "metrics", "results", "plots/figures", "plots/curves", "pipeline", "runs", "data"]
 CELLS = ["ResNetBasicBlock", "MobileOneBlock-early", "MobileOneBlock-late"]
+MACRO = "blox-00-01-44"  # a BLOX network (at width 4 here), measured by the macro stages
 TINY_BLOCK = '''
 from torch import nn
 from blockzoo import register_block
@@ -58,13 +59,16 @@ def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
 
 
+CELL_STAGES = ("profile@", "benchmark@", "train@", "macro_profile@", "macro_benchmark@", "macro_train@")
+
+
 def cell_stages(proc: subprocess.CompletedProcess) -> set[str]:
-    return {stage for stage in stages_run(proc) if stage.startswith(("profile@", "benchmark@", "train@"))}
+    return {stage for stage in stages_run(proc) if stage.startswith(CELL_STAGES)}
 
 
-def of(cells, seeds=(0,)) -> set[str]:
-    return {f"{kind}@{cell}" for cell in cells for kind in ("profile", "benchmark")} | {
-        f"train@{cell}-{seed}" for cell in cells for seed in seeds}
+def of(cells, seeds=(0,), prefix="") -> set[str]:
+    return {f"{prefix}{kind}@{cell}" for cell in cells for kind in ("profile", "benchmark")} | {
+        f"{prefix}train@{cell}-{seed}" for cell in cells for seed in seeds}
 
 
 def git_commit_all(repo: Path, message: str) -> None:
@@ -103,6 +107,7 @@ def repo(tmp_path_factory, fake_cifar100) -> Path:
         "train": {"epochs": 1, "batch_size": 64, "limit_train_batches": 2, "device": "cpu"},
         "profile": {"memory_batch_size": 2},
         "benchmark": {"device": "cpu", "batch_size": 4, "warmup": 1, "repeats": 2, "threads": 1},
+        "macro": {"archs": [MACRO], "blox_width": 4, "train": {"recipe": "blox"}},
     }
     (repo / "conf" / "setting" / "default.yaml").write_text("# @package _global_\n" + yaml.safe_dump(setting))
     run(repo, "git", "init", "-q")
@@ -117,7 +122,7 @@ def changed_cell_stages(repo: Path) -> set[str]:
     """The cell stages `dvc repro` would run now, once the cells stage has rewritten the specs: DVC's own status."""
     dvc(repo, "repro", "cells")
     status = json.loads(dvc(repo, "status", "--json").stdout or "{}")
-    return {stage for stage in status if stage.startswith(("profile@", "benchmark@", "train@"))}
+    return {stage for stage in status if stage.startswith(CELL_STAGES)}
 
 
 def run_in_parallel(repo: Path, stages: list[str], workers: int = 2) -> None:
@@ -146,7 +151,9 @@ def test_pipeline_end_to_end(repo):
     listed = set(dvc(repo, "stage", "list", "--name-only").stdout.split())
     assert of(CELLS) <= listed and not {s for s in listed
                                         if "ResNetBasicBlock-" in s and "@ResNetBasicBlock-0" not in s}
-    run_in_parallel(repo, sorted(of(CELLS), key=lambda stage: not stage.startswith("train@")))
+    assert yaml.safe_load((repo / "params.yaml").read_text())["macro_cells"] == [MACRO]
+    stages = of(CELLS) | of([MACRO], prefix="macro_")
+    run_in_parallel(repo, sorted(stages, key=lambda stage: "train@" in stage))
     assert stages_run(dvc(repo, "repro")) == {"aggregate"}
 
     # Outputs and leaderboard: the baseline trained once, shown at both positions with the same numbers
@@ -166,6 +173,13 @@ def test_pipeline_end_to_end(repo):
     assert board["blocks"]["ResNetBasicBlock"]["position_sensitivity"] == 0
     assert len((repo / "results" / "results.csv").read_text().splitlines()) == 1 + 4
     assert any((repo / "plots" / "figures").glob("*.png"))
+    # the macro architecture, and every block cell as a point of the zoo space, in the macro dataset
+    from blockzoo.macro.dataset import MacroDataset
+
+    macro = MacroDataset.load(repo / "results" / "macro.csv", zoo=["ResNetBasicBlock", "MobileOneBlock"])
+    assert set(macro) == {*CELLS, MACRO} and macro.full_info(MACRO)["runs"][0]["recipe"] == "blox"
+    assert macro.test_acc("MobileOneBlock,ResNetBasicBlock,ResNetBasicBlock") is not None
+    assert (repo / "plots" / "figures" / "macro_accuracy_vs_flops.png").is_file()
     assert "MobileOneBlock@late" in dvc(repo, "metrics", "show").stdout
     mode = (repo / "metrics" / "leaderboard.json").stat().st_mode & 0o777
     assert mode == 0o666 & ~current_umask()  # outputs keep the user's umask

@@ -26,7 +26,8 @@ def profile_record(cell="ResNetBasicBlock", block="ResNetBasicBlock", position=N
 
 
 def train_record(block, position, seed, acc, status="completed") -> dict:
-    return {"cell": f"{block}-{position}", "block": block, "position": position, "seed": seed,
+    cell = block if block == "ResNetBasicBlock" else f"{block}-{position}"  # the baseline network is one cell
+    return {"cell": cell, "block": block, "position": position, "seed": seed,
             "train": {"status": status, "test_acc": acc, "val_acc": acc, "dataset": "cifar10"}}
 
 

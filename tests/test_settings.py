@@ -11,7 +11,8 @@ import yaml
 
 from blockzoo.errors import BlockzooError
 from blockzoo.names import conf_digest, parse_cell, pipeline_cells
-from blockzoo.settings import PipelineSettings, ScaffoldSpec, TrainSettings
+from blockzoo.params import PipelineSettings
+from blockzoo.settings import ScaffoldSpec, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -60,7 +61,11 @@ def test_the_committed_params_are_composed_from_conf(tmp_path):
     ("train.device", "tpu", "train.device must be auto, cpu, cuda or cuda:N"),
     ("train.channels_last", "yes", "train.channels_last must be true or false or null, got 'yes'"),
     ("data.dataset", "imagenet", "data.dataset must be one of cifar100, cifar10, fashion-mnist"),
-    ("profile.memory_batch_size", None, "profile.memory_batch_size must be set"),
+    ("profile.memory_batch_size", 0, "profile.memory_batch_size must be a positive integer, got 0"),
+    ("profile.device", None, "profile.device must be set"),
+    ("macro.sample_space", "nas", "macro.sample_space must be one of 'blox', 'zoo'"),
+    ("macro.archs", ["[[0]"], "is not a BLOX arch vector"),
+    ("macro.train", {"recipe": "adamw"}, "train.recipe must be one of sgd, blockzoo, blox"),
     ("benchmark.dtype", "int8", "benchmark.dtype must be one of 'float32'"),
     ("benchmark.repetas", 3, "unknown setting 'benchmark.repetas'; did you mean 'benchmark.repeats'?"),
     ("block_settings.RepMixer.trian", {},

@@ -283,7 +283,7 @@ def test_cli_bad_option_is_one_error_line_and_exit_2(tmp_path):
                           timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [proc.stderr.strip()]
-    assert proc.stderr.startswith("error: train.recipe must be one of sgd, blockzoo, got 'adamw'")
+    assert proc.stderr.startswith("error: train.recipe must be one of sgd, blockzoo, blox, got 'adamw'")
     assert not (tmp_path / "x").exists()
 
 

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.cell_parser("blockzoo.benchmark", __doc__)
     parser.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16 (default fp32)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    parser.add_argument("--batch-size", type=int, default=256, metavar="N", help="the large batch (default 256)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="the large batch (default: 32 on a CPU, 256 on a GPU)")
     parser.add_argument("--warmup", type=int, metavar="N", help="untimed iterations (default: 2 on a CPU, 20 on a GPU)")
     parser.add_argument("--repeats", type=int, metavar="N", help="timed iterations (default: 5 on a CPU, 100 on a GPU)")
     parser.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's)")

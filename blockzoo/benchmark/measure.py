@@ -15,13 +15,15 @@ from blockzoo.settings import BenchmarkSettings
 
 
 def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dict:
-    """The `benchmark` record of `cell`; warm-up and repeats default to DEFAULT_TIMING for the device."""
+    """The `benchmark` record of `cell`; the large batch, warm-up and repeats default to DEFAULT_TIMING for the
+    device."""
     settings = settings or BenchmarkSettings()
     device = resolve_device(settings.device)
     dtype = check_dtype(settings.dtype, device)
     default = DEFAULT_TIMING[device.type]
     warmup = default.warmup if settings.warmup is None else settings.warmup
     repeats = default.repeats if settings.repeats is None else settings.repeats
+    batch_size = default.batch_size if settings.batch_size is None else settings.batch_size
     net = cell.build()
     spec = cell.scaffold
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
@@ -31,23 +33,23 @@ def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dic
     with timing_settings(settings.threads):
         for form, model in forms.items():
             model.to(device=device, dtype=dtype, memory_format=memory_format)
-            for batch in (1, settings.batch_size):
+            for batch in (1, batch_size):
                 images = torch.randn(batch, spec.in_chans, spec.input_size, spec.input_size, device=device, dtype=dtype)
                 images = images.contiguous(memory_format=memory_format)
                 latency[form, batch] = latency_stats(time_forward(model, images, warmup, repeats), batch)
         env = collect_environment(device)
     if "train" not in forms:
         latency["train", 1] = latency["deploy", 1]
-        latency["train", settings.batch_size] = latency["deploy", settings.batch_size]
+        latency["train", batch_size] = latency["deploy", batch_size]
 
-    deploy_b1, deploy_large = latency["deploy", 1], latency["deploy", settings.batch_size]
-    train_b1, train_large = latency["train", 1], latency["train", settings.batch_size]
+    deploy_b1, deploy_large = latency["deploy", 1], latency["deploy", batch_size]
+    train_b1, train_large = latency["train", 1], latency["train", batch_size]
     return cell.record("benchmark", {
         "device": device.type,
         "dtype": str(dtype).removeprefix("torch."),
         "channels_last": settings.channels_last,
         "threads": env["threads"],
-        "batch_size": settings.batch_size,
+        "batch_size": batch_size,
         "warmup": warmup,
         "repeats": repeats,
         "latency_b1_ms": deploy_b1["median"],

@@ -38,8 +38,8 @@ def print_profile(record: dict) -> None:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     parser = cli.cell_parser("blockzoo.profile", __doc__)
-    parser.add_argument("--memory-batch-size", type=int, default=64, metavar="N",
-                        help="batch size of the memory measurement (default 64)")
+    parser.add_argument("--memory-batch-size", type=int, default=None, metavar="N",
+                        help="batch size of the memory measurement (default 8 on a CPU, 64 on a GPU)")
     args = parser.parse_args(argv)
     from blockzoo.profile.measure import profile_cell
     from blockzoo.settings import ProfileSettings

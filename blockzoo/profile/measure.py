@@ -17,6 +17,7 @@ from blockzoo.results import with_active_stage
 from blockzoo.settings import ProfileSettings
 
 STAGES = ("stem", *POSITIONS, "head")
+MEMORY_BATCH = {"cpu": 8, "cuda": 64}  # the default batch of the memory measurement, by device
 
 
 def profile_cell(cell: Cell, settings: ProfileSettings | None = None) -> dict:
@@ -49,10 +50,11 @@ def profile_cell(cell: Cell, settings: ProfileSettings | None = None) -> dict:
     profile["unsupported_ops"] = format_ops(flops.skipped)
 
     net.to(device)
-    images = torch.randn(settings.memory_batch_size, spec.in_chans, spec.input_size, spec.input_size, device=device)
+    batch = settings.memory_batch_size or MEMORY_BATCH[device.type]
+    images = torch.randn(batch, spec.in_chans, spec.input_size, spec.input_size, device=device)
     profile.update(
         memory_device=device.type,
-        memory_batch_size=settings.memory_batch_size,
+        memory_batch_size=batch,
         memory_forward_bytes=forward_memory(net, images),
         memory_train_step_bytes=train_step_memory(net, images, spec.num_classes),
         env=collect_environment(device),

@@ -28,8 +28,6 @@ EXTRA_MARKERS = ("D", "v", "P", "X", "<", ">")
 FRONTIER_COLOUR = "#9a9a9a"
 POSITION_COLOURS = {"early": "#c6dbef", "mid": "#6baed6", "late": "#2171b5"}
 BASELINE_MARK = "#d95f02"  # orange: stands out on the blue bars and from the black error bars
-DATASET_NAMES = {"cifar100": "CIFAR-100", "cifar10": "CIFAR-10", "fashion-mnist": "Fashion-MNIST"}
-CURVE_COLUMNS = ("block", "position", "epoch", "val_acc")
 
 FONT = {"font.size": 9, "axes.titlesize": 11, "axes.labelsize": 9.5, "legend.fontsize": 8, "legend.title_fontsize": 8.5,
         "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "axes.spines.top": False, "axes.spines.right": False}

@@ -72,9 +72,10 @@ class ScaffoldModule(L.LightningModule):
 
     def configure_optimizers(self):
         r = self.recipe
-        groups = param_groups_weight_decay(self.net, r.weight_decay)
+        groups = ([{"params": list(self.net.parameters()), "weight_decay": r.weight_decay}] if r.decay_all
+                  else param_groups_weight_decay(self.net, r.weight_decay))
         if r.optimizer == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.momentum > 0)
+            optimizer = torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov and r.momentum > 0)
         else:
             optimizer = torch.optim.Adam(groups, lr=r.lr)
         if r.schedule == "plateau":
@@ -82,6 +83,9 @@ class ScaffoldModule(L.LightningModule):
                                                                    patience=r.plateau_patience)
             return {"optimizer": optimizer,
                     "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss", "interval": "epoch"}}
+        if r.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs, eta_min=0.0)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
         total = self.steps_per_epoch * self.epochs
         warmup = int(min(r.warmup_epochs * self.steps_per_epoch, r.warmup_max_fraction * total))
 

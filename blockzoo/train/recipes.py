@@ -16,13 +16,18 @@ class Recipe:
     """Optimiser, schedule and loss of a training run. Every number the README states is here."""
 
     name: str
-    optimizer: str  # "sgd" (Nesterov) or "adam"
+    optimizer: str  # "sgd" or "adam"
     lr: float  # the peak learning rate at batch size `lr_batch_size`
     lr_batch_size: int | None  # lr scales linearly with the batch size relative to this; None = no scaling
-    weight_decay: float  # L2 on conv/linear weights only: never on norm parameters or biases
+    weight_decay: float  # L2 on conv/linear weights only (norm parameters and biases too when decay_all)
     label_smoothing: float
-    schedule: str  # "warmup-cosine" (per step) or "plateau" (ReduceLROnPlateau on val_loss, per epoch)
+    # "warmup-cosine" (per step), "cosine" (per epoch, to 0, no warm-up) or "plateau" (ReduceLROnPlateau on
+    # val_loss, per epoch)
+    schedule: str
     momentum: float = 0.0
+    nesterov: bool = True  # with SGD and momentum
+    decay_all: bool = False  # weight decay on every parameter, norms and biases included
+    augment: str = "crop-flip"  # "crop-flip", or "randaugment-cutout": RandAugment(2, 14) first, Cutout(16) last
     warmup_epochs: float = 0.0  # linear warm-up, capped at warmup_max_fraction of the run
     warmup_max_fraction: float = 0.1
     plateau_factor: float = 0.5
@@ -41,6 +46,12 @@ RECIPES: dict[str, Recipe] = {
     # ReduceLROnPlateau(mode="min", factor=0.5, patience=3) on the validation loss.
     "blockzoo": Recipe("blockzoo", optimizer="adam", lr=1e-3, lr_batch_size=None, weight_decay=0.0,
                        label_smoothing=0.0, schedule="plateau", plateau_factor=0.5, plateau_patience=3),
+    # BLOX (docs/blox.md): SGD 0.01 at batch 256, momentum 0.9 without Nesterov, weight decay 5e-4 (torch's
+    # SGD: on every parameter), cosine to 0 per epoch (200 epochs in BLOX), RandAugment(2, 14), flip, crop,
+    # Cutout(1 hole, 16 px).
+    "blox": Recipe("blox", optimizer="sgd", lr=0.01, lr_batch_size=256, momentum=0.9, nesterov=False,
+                   weight_decay=5e-4, decay_all=True, label_smoothing=0.0, schedule="cosine",
+                   augment="randaugment-cutout"),
 }
 
 

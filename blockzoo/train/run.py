@@ -104,7 +104,8 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     info = data.info
     loader_kwargs = dict(batch_size=settings.batch_size, mean=info.mean, std=info.std, device=device,
                          channels_last=resolved.channels_last)
-    train_data = DeviceLoader(splits.train_x, splits.train_y, train=True, seed=seed, **loader_kwargs)
+    train_data = DeviceLoader(splits.train_x, splits.train_y, train=True, seed=seed, augment=resolved.recipe.augment,
+                              **loader_kwargs)
     val_loader = DeviceLoader(splits.val_x, splits.val_y, **loader_kwargs)
     steps_per_epoch = min(len(train_data), settings.limit_train_batches or len(train_data))
     module = ScaffoldModule(net, resolved.recipe, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,

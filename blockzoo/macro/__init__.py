@@ -1,0 +1,4 @@
+"""Macro architectures, a block per stage: the BLOX space (blox, bloxnet) and the zoo's (space), as pipeline
+cells (cells), the results dataset and its query API (dataset), search baselines (search), figures (figures),
+and the command `python -m blockzoo.macro`. Import from the modules; this package imports nothing.
+"""
