@@ -13,6 +13,7 @@ from blockzoo.macro.space import macro_cells
 from blockzoo.names import ALL_BLOCKS, POSITIONS, pipeline_cells, split_block_spec
 from blockzoo.settings import (
     BenchmarkSettings,
+    DynamicSettings,
     MacroSettings,
     ProfileSettings,
     ScaffoldSpec,
@@ -46,6 +47,7 @@ class PipelineSettings(Settings):
     conf_digest: str = ""
     block_settings: dict | None = None
     macro: dict | None = None
+    dynamic: dict | None = None
     scaffold: dict | None = None
     data: dict | None = None
     train: dict | None = None
@@ -82,6 +84,17 @@ class PipelineSettings(Settings):
         for name, _values in (self.block_settings or {}).items():
             self.block_settings_of(name)
             self.train_settings(name)
+        dynamic = DynamicSettings.from_dict(self.dynamic)
+        for name in dynamic.cells:
+            if name not in self.cells:
+                raise BlockzooError(f"dynamic.cells names '{name}', which is not a block cell of this run "
+                                    f"({', '.join(self.cells)}); name a trained cell")
+        for seed in dynamic.seeds:
+            if seed not in self.seeds:
+                raise BlockzooError(f"dynamic.seeds names seed {seed!r}, which is not trained (seeds: "
+                                    f"{list(self.seeds)})")
+        if not all(isinstance(g, (int, float)) and not isinstance(g, bool) and g >= 0 for g in dynamic.gammas):
+            raise BlockzooError(f"dynamic.gammas must be numbers >= 0, got {dynamic.gammas}")
         macro = MacroSettings.from_dict(self.macro)
         train_settings(self.train, macro.train, None, where="macro.train.")
         expected = pipeline_cells(self.zoo, self.block, self.positions, self.block_settings)
@@ -104,4 +117,4 @@ class PipelineSettings(Settings):
 
 
 _SECTIONS = {"train": TrainSettings, "data": DataSettings, "scaffold": ScaffoldSpec, "profile": ProfileSettings,
-             "benchmark": BenchmarkSettings, "macro": MacroSettings}
+             "benchmark": BenchmarkSettings, "macro": MacroSettings, "dynamic": DynamicSettings}

@@ -129,9 +129,35 @@ SCHEMA_COLUMNS: list[Column] = [
         ("throughput", float, "training images/s"),
         ("precision", str, "Lightning precision setting"),
     ]),
+    *_section("dynamic", [
+        ("gamma", float, "BlockDrop's penalty of a wrong prediction in fine-tuning"),
+        ("fallback", str, "what a skipped block without its own shortcut falls back to: shortcut (none: always on) "
+                          "or parameter-free"),
+        ("epochs", int, "policy training epochs (curriculum + fine-tuning)"),
+        ("best_epoch", int, "the epoch chosen by the greedy policy's validation reward (0-based)"),
+        ("val_reward", float, "the greedy policy's mean validation reward at the chosen epoch"),
+        ("val_acc", float, "validation accuracy of the dynamic network at the chosen epoch, 0..1"),
+        ("blocks_droppable", int, "K: the blocks that can be skipped"),
+        ("droppable", str, "which blocks those are (stage.index;...)"),
+        ("test_acc", float, "test accuracy with the greedy policy, blocks skipped, 0..1"),
+        ("test_acc_static", float, "test accuracy of the same (fine-tuned) network with every block on, 0..1"),
+        ("blocks_used_mean", float, "droppable blocks executed per test image, mean"),
+        ("blocks_used_std", float, "droppable blocks executed per test image, standard deviation"),
+        ("flops_per_image_mean", float, "FLOPs per test image of the dynamic network, mean (profile's counter)"),
+        ("flops_per_image_std", float, "FLOPs per test image, standard deviation"),
+        ("flops_per_image_with_policy_mean", float, "as flops_per_image_mean, the policy network's own cost added"),
+        ("flops_policy", int, "FLOPs of the policy network for one image"),
+        ("flops_static", int, "FLOPs of the static network for one image"),
+        ("distinct_policies", int, "distinct keep/drop decision vectors over the test set"),
+        ("drop_rates", str, "how often each droppable block is skipped: stage.index:rate;..."),
+        ("latency_ms", float, "median latency per image, batch 1, blocks really skipped, policy included, ms"),
+        ("latency_static_ms", float, "median latency per image of the static network, same device, ms"),
+        ("latency_images", int, "test images timed"),
+        ("latency_device", str, "cpu or cuda"),
+    ]),
 ]
 SCHEMA: dict[str, Column] = {column.name: column for column in SCHEMA_COLUMNS}
-SECTIONS = ("scaffold", "profile", "benchmark", "train")
+SECTIONS = ("scaffold", "profile", "benchmark", "train", "dynamic")
 
 
 def flatten(record: dict, prefix: str = "") -> dict[str, Any]:

@@ -24,8 +24,8 @@ from blockzoo.data.catalogue import DatasetInfo, DataSettings
 from blockzoo.errors import BlockzooError
 from blockzoo.train.recipes import RECIPES
 
-__all__ = ["BenchmarkSettings", "DataSettings", "MacroSettings", "ProfileSettings", "ScaffoldSpec", "TrainSettings",
-           "train_settings"]  # DataSettings lives with the dataset catalogue (blockzoo.data.catalogue)
+__all__ = ["BenchmarkSettings", "DataSettings", "DynamicSettings", "MacroSettings", "ProfileSettings", "ScaffoldSpec",
+           "TrainSettings", "train_settings"]  # DataSettings lives with the dataset catalogue (blockzoo.data.catalogue)
 
 Precision = Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
 DType = Literal["float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
@@ -114,6 +114,29 @@ class MacroSettings(Settings):
     seed: int = field(default=0, metadata=NON_NEGATIVE)
     blox_width: int = field(default=32, metadata=POSITIVE)  # BLOX networks' stem width (BLOX: 32)
     train: dict | None = None  # training settings for the macro cells (keys of `train`)
+
+
+@dataclass(frozen=True)
+class DynamicSettings(Settings):
+    """BlockDrop on trained cells (params.yaml `dynamic`; docs/blockdrop.md)."""
+
+    SECTION = "dynamic"
+
+    cells: list = field(default_factory=list)  # trained cells to make dynamic (names of `cells`)
+    seeds: list = field(default_factory=lambda: [0])  # their training seeds (of `seeds`)
+    gammas: list = field(default_factory=lambda: [5.0])  # the penalty of a wrong prediction, one run each
+    curriculum_epochs: int = field(default=9, metadata=NON_NEGATIVE)  # BlockDrop: K, one more block per epoch
+    finetune_epochs: int = field(default=10, metadata=NON_NEGATIVE)
+    curriculum_gamma: float = field(default=1.0, metadata={"check": non_negative_number})
+    alpha: float = field(default=0.8, metadata={"check": fraction})  # bounded exploration
+    entropy_weight: float = field(default=0.1, metadata={"check": non_negative_number})
+    curriculum_lr: float = field(default=1e-3, metadata={"check": positive_number})
+    finetune_lr: float = field(default=1e-4, metadata={"check": positive_number})
+    batch_size: int = field(default=256, metadata=POSITIVE)
+    limit_train_batches: int | None = field(default=None, metadata=POSITIVE)
+    fallback: Literal["shortcut", "parameter-free"] = "shortcut"  # of the blocks without a separable shortcut
+    device: str = field(default="auto", metadata=DEVICE)
+    latency_images: int = field(default=200, metadata=POSITIVE)  # test images timed one by one
 
 
 def train_settings(train: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None,

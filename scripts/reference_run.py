@@ -41,6 +41,7 @@ def describe(params: dict, run: Path, seconds: float, commit: str, overrides: li
         break
     train, data, scaffold = params["train"], params["data"], params["scaffold"]
     cells, macro_cells = params["cells"], params.get("macro_cells", [])
+    dynamic = params.get("dynamic") or {"cells": []}
     lines = [
         f"# Reference run: {' '.join(overrides) or 'the default settings'}",
         "",
@@ -54,6 +55,11 @@ def describe(params: dict, run: Path, seconds: float, commit: str, overrides: li
         f"- Budget: recipe {train['recipe']} (macro cells: {params['macro'].get('train') or 'the same'}), "
         f"{train['epochs']} epochs of at most {train['limit_train_batches'] or 'all'} batches of "
         f"{train['batch_size']}.",
+        *([f"- Dynamic inference: BlockDrop on {', '.join(dynamic['cells'])} (seed(s) "
+           f"{', '.join(map(str, dynamic['seeds']))}), gamma {', '.join(map(str, dynamic['gammas']))}: "
+           f"{dynamic['curriculum_epochs']} curriculum + {dynamic['finetune_epochs']} fine-tuning epochs of at most "
+           f"{dynamic['limit_train_batches'] or 'all'} batches of {dynamic['batch_size']}."]
+          if dynamic["cells"] else []),
         f"- Machine: {env.get('cpu_model', '?')} ({env.get('device', '?')}, {env.get('threads', '?')} threads), "
         f"torch {env.get('torch', '?')}; wall time of the whole run {seconds / 60:.1f} min.",
         f"- Code: commit {commit}. Settings: params.yaml beside this file.",
@@ -88,6 +94,9 @@ def main() -> int:
             staging = Path(tmp) / "published"
             shutil.copytree(run / "results", staging / "results")
             shutil.copytree(run / "plots" / "figures", staging / "figures")
+            for grid in sorted((run / "plots" / "dynamic").glob("*/images_by_blocks.png")):
+                (staging / "figures" / "images_by_blocks").mkdir(parents=True, exist_ok=True)
+                shutil.copy2(grid, staging / "figures" / "images_by_blocks" / f"{grid.parent.name}.png")
             shutil.copy2(run / "metrics" / "leaderboard.json", staging / "leaderboard.json")
             shutil.copy2(run / "params.yaml", staging / "params.yaml")
             (staging / "RUN.md").write_text(describe(params, run, seconds, commit, overrides))

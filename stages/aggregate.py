@@ -3,7 +3,8 @@
 Usage (dvc.yaml): python stages/aggregate.py METRICS_DIR CURVES_DIR RESULTS_DIR LEADERBOARD_JSON FIGURES_DIR
 The baseline network is one cell measured once; here it becomes the baseline block's row at every position.
 When the run has macro architectures, their dataset (every cell of the run as a point of its macro space)
-is written to RESULTS_DIR/macro.csv and drawn (macro_*.png).
+is written to RESULTS_DIR/macro.csv and drawn (macro_*.png); when it has dynamic runs (BlockDrop), their
+table goes to RESULTS_DIR/dynamic.csv, the leaderboard gets a `dynamic` entry, and dynamic_*.png are drawn.
 """
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ def macro_dataset(metrics: Path, curves: Path, cells: list[str], seeds: list[int
     return MacroDataset.from_records(records, run_curves, zoo)
 
 
+def dynamic_runs(metrics: Path, dynamic: dict):
+    """The table of the run's dynamic runs (None without any), each with its static network's test accuracy."""
+    paths = [metrics / "dynamic" / f"{cell}-s{seed}-g{gamma}.json" for cell in dynamic["cells"]
+             for seed in dynamic["seeds"] for gamma in dynamic["gammas"]]
+    records = [results.read_record(path) for path in paths if path.is_file()]
+    if not records:
+        return None
+    from blockzoo.dynamic.report import dynamic_table
+
+    static = {}
+    for record in records:
+        train = metrics / "train" / f"{record['cell']}-s{record['seed']}.json"
+        if train.is_file():
+            static[(record["cell"], record["seed"])] = results.read_record(train)["train"]["test_acc"]
+    return dynamic_table(records, static)
+
+
 @cli_errors
 def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: str, figures_dir: str) -> None:
     params = stage_params()
@@ -68,8 +86,19 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
     curves = curves_table(runs)
     atomic.write_text(ROOT / results_dir / "curves.csv", curves.to_csv(index=False, lineterminator="\n"))
     frame = results.parse_results(text)
-    atomic.write_json(ROOT / leaderboard_json, build_leaderboard(frame))
+    leaderboard = build_leaderboard(frame)
+    dynamic = dynamic_runs(ROOT / metrics_dir, params["dynamic"])
+    if dynamic is not None:
+        from blockzoo.dynamic.report import leaderboard_entries
+
+        atomic.write_text(ROOT / results_dir / "dynamic.csv", dynamic.to_csv(index=False, lineterminator="\n"))
+        leaderboard["dynamic"] = leaderboard_entries(dynamic)
+    atomic.write_json(ROOT / leaderboard_json, leaderboard)
     written = draw_all(frame, curves if len(curves) else None, ROOT / figures_dir)
+    if dynamic is not None:
+        from blockzoo.dynamic.report import draw_dynamic
+
+        written += draw_dynamic(dynamic, ROOT / figures_dir)
     print(f"aggregated {len(cells)} cells x {len(seeds)} seeds into {results_dir}/results.csv")
     if macro_cells:
         from blockzoo.macro.figures import draw_macro

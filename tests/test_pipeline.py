@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ["dvc.lock", "metrics", "results", "plots/figures", "plots/curves", "pipeline", "runs", "data"]
 CELLS = ["ResNetBasicBlock", "MobileOneBlock-early", "MobileOneBlock-late"]
 MACRO = "blox-00-01-44"  # a BLOX network (at width 4 here), measured by the macro stages
+DYNAMIC = "dynamic@ResNetBasicBlock-0-5.0"  # BlockDrop on the baseline network, seed 0, gamma 5
 TINY_BLOCK = '''
 from torch import nn
 from blockzoo import register_block
@@ -108,6 +109,8 @@ def repo(tmp_path_factory, fake_cifar100) -> Path:
         "profile": {"memory_batch_size": 2},
         "benchmark": {"device": "cpu", "batch_size": 4, "warmup": 1, "repeats": 2, "threads": 1},
         "macro": {"archs": [MACRO], "blox_width": 4, "train": {"recipe": "blox"}},
+        "dynamic": {"cells": ["ResNetBasicBlock"], "gammas": [5.0], "curriculum_epochs": 1, "finetune_epochs": 1,
+                    "batch_size": 64, "limit_train_batches": 2, "device": "cpu", "latency_images": 5},
     }
     (repo / "conf" / "setting" / "default.yaml").write_text("# @package _global_\n" + yaml.safe_dump(setting))
     run(repo, "git", "init", "-q")
@@ -154,7 +157,7 @@ def test_pipeline_end_to_end(repo):
     assert yaml.safe_load((repo / "params.yaml").read_text())["macro_cells"] == [MACRO]
     stages = of(CELLS) | of([MACRO], prefix="macro_")
     run_in_parallel(repo, sorted(stages, key=lambda stage: "train@" in stage))
-    assert stages_run(dvc(repo, "repro")) == {"aggregate"}
+    assert stages_run(dvc(repo, "repro")) == {DYNAMIC, "aggregate"}  # BlockDrop on the trained baseline
 
     # Outputs and leaderboard: the baseline trained once, shown at both positions with the same numbers
     for cell in CELLS:
@@ -180,6 +183,12 @@ def test_pipeline_end_to_end(repo):
     assert set(macro) == {*CELLS, MACRO} and macro.full_info(MACRO)["runs"][0]["recipe"] == "blox"
     assert macro.test_acc("MobileOneBlock,ResNetBasicBlock,ResNetBasicBlock") is not None
     assert (repo / "plots" / "figures" / "macro_accuracy_vs_flops.png").is_file()
+    # the dynamic run: its record, its figures, its leaderboard entry
+    record = json.loads((repo / "metrics" / "dynamic" / "ResNetBasicBlock-s0-g5.0.json").read_text())
+    assert record["dynamic"]["blocks_droppable"] == 3 and 0 <= record["dynamic"]["test_acc"] <= 1
+    assert "ResNetBasicBlock" in board["dynamic"]
+    assert (repo / "plots" / "figures" / "dynamic_drop_rates.png").is_file()
+    assert (repo / "plots" / "dynamic" / "ResNetBasicBlock-s0-g5.0" / "images_by_blocks.png").is_file()
     assert "MobileOneBlock@late" in dvc(repo, "metrics", "show").stdout
     mode = (repo / "metrics" / "leaderboard.json").stat().st_mode & 0o777
     assert mode == 0o666 & ~current_umask()  # outputs keep the user's umask

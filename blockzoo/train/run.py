@@ -87,7 +87,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     resolved = resolve(settings)
     L.seed_everything(seed, workers=True, verbose=False)
     net = cell.build()  # a bad block or width fails here, before anything on disk is touched
-    _quiet_lightning()
+    quiet_lightning()
     data_dir = Path(data_dir) if data_dir is not None else Path(data.root) / data.dataset
     splits = load_splits(data.dataset, data_dir, val_size=data.val_size, split_seed=data.split_seed,
                          **data.fetch_options())
@@ -96,7 +96,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     record_path, ckpt_dir = out / "record.json", out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     identity = fingerprint(cell, settings, data, seed, resolved)
-    resume = _prepare_out_dir(out, identity)
+    resume = prepare_out_dir(out, identity)
 
     device = resolved.device
     if device.type == "cuda":
@@ -163,7 +163,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     return record
 
 
-def _prepare_out_dir(out: Path, identity: dict) -> bool:
+def prepare_out_dir(out: Path, identity: dict) -> bool:
     """Make out_dir ready for this run; True when it holds a killed run of the same fingerprint to resume."""
     config_path, last = out / "config.json", out / "checkpoints" / "last.ckpt"
     previous = _read_json(config_path)
@@ -219,7 +219,7 @@ _BANNER = _DropMessages("GPU available:", "TPU available:", "HPU available:", "L
                         "Detected KeyboardInterrupt")
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     """Silence the Lightning messages that are noise for a blockzoo user, each by its exact text."""
     # (Lightning's "does not have many workers" warnings concern torch DataLoaders: DeviceLoaders never get them.)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",

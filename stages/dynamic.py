@@ -1,0 +1,41 @@
+"""Stage `dynamic@<cell>-<seed>-<gamma>`: BlockDrop on one trained cell (docs/blockdrop.md).
+
+Usage (dvc.yaml): python stages/dynamic.py CELL SEED GAMMA TRAIN_RUN_DIR RUN_DIR RECORD_JSON PLOTS_DIR DATA_DIR
+TRAIN_RUN_DIR is the cell's training run (its best checkpoint); RUN_DIR holds this run's checkpoints and
+log (cached, persisted so that a killed run resumes); RECORD_JSON and PLOTS_DIR (curves and the images
+grouped by blocks used) are small and tracked by git.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from cell_stage import cell_from_params
+from common import ROOT, cli_errors, stage_params
+
+from blockzoo import atomic, results
+from blockzoo.settings import DataSettings, DynamicSettings
+
+
+@cli_errors
+def main(cell: str, seed: str, gamma: str, train_run: str, run_dir: str, record_json: str, plots_dir: str,
+         data_dir: str) -> None:
+    params = stage_params()
+    settings = DynamicSettings.from_dict({**params["dynamic"], "cells": [], "seeds": [0], "gammas": [float(gamma)]})
+    data = DataSettings.from_dict(params["data"])
+    from blockzoo.dynamic.run import train_dynamic
+
+    record = train_dynamic(cell_from_params(cell, params), ROOT / train_run / "checkpoints" / "best.ckpt", settings,
+                           data, gamma=float(gamma), seed=int(seed), out_dir=ROOT / run_dir, data_dir=ROOT / data_dir)
+    plots = ROOT / plots_dir
+    plots.mkdir(parents=True, exist_ok=True)
+    for tsv in sorted((ROOT / run_dir / "live" / "plots" / "metrics").glob("*.tsv")):
+        atomic.write_text(plots / tsv.name, tsv.read_text())
+    with atomic.atomic_path(plots / "images_by_blocks.png") as tmp:
+        shutil.copyfile(Path(ROOT / run_dir / "images_by_blocks.png"), tmp)
+    results.write_record(ROOT / record_json, record)
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
