@@ -93,6 +93,9 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
 
         atomic.write_text(ROOT / results_dir / "dynamic.csv", dynamic.to_csv(index=False, lineterminator="\n"))
         leaderboard["dynamic"] = leaderboard_entries(dynamic)
+    if macro_cells:
+        dataset = macro_dataset(ROOT / metrics_dir, ROOT / curves_dir, [*cells, *macro_cells], seeds, params["zoo"])
+        leaderboard["macro"] = dataset.leaderboard()
     atomic.write_json(ROOT / leaderboard_json, leaderboard)
     written = draw_all(frame, curves if len(curves) else None, ROOT / figures_dir)
     if dynamic is not None:
@@ -103,7 +106,6 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
     if macro_cells:
         from blockzoo.macro.figures import draw_macro
 
-        dataset = macro_dataset(ROOT / metrics_dir, ROOT / curves_dir, [*cells, *macro_cells], seeds, params["zoo"])
         dataset.save(ROOT / results_dir / "macro.csv")
         written += draw_macro(dataset, ROOT / figures_dir)
         print(f"{len(dataset)} architectures ({len(macro_cells)} macro ones) in {results_dir}/macro.csv")

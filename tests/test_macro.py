@@ -179,6 +179,12 @@ def test_budgets_pareto_and_uniform(dataset):
     assert dataset.pareto("flops") == ["RepMixer+RepMixer+RepMixer", "RepMixer-early", "blox-10-22-04"]
     assert dataset.pareto("params") == ["RepMixer+RepMixer+RepMixer", "RepMixer-early", "blox-10-22-04"]
     assert dataset.uniform() == ["RepMixer+RepMixer+RepMixer"]
+    board = dataset.leaderboard()
+    assert list(board["architectures"]) == ["blox-10-22-04", "RepMixer-early", "RepMixer+RepMixer+RepMixer"]
+    assert board["architectures"]["blox-10-22-04"]["test_acc"] == pytest.approx(0.65)
+    assert board["architectures"]["blox-10-22-04"]["seeds"] == 2
+    assert board["architectures"]["RepMixer-early"]["test_acc_std"] is None
+    assert board["pareto_flops"] == {"blox": ["blox-10-22-04"], "zoo": ["RepMixer+RepMixer+RepMixer", "RepMixer-early"]}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

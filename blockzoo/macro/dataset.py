@@ -280,6 +280,18 @@ class MacroDataset:
         first = self.frame.drop_duplicates("id").set_index("id")[["space", "arch"]]
         return first.join(table).reset_index()
 
+    def leaderboard(self) -> dict:
+        """The dataset as a metrics file (`dvc metrics diff` shows a moved accuracy): per architecture, best
+        first, its test accuracy (mean, std over seeds) and costs; and each space's Pareto front over FLOPs."""
+        table = self.table().sort_values("test_acc", ascending=False, na_position="last")
+        number = lambda value: None if pd.isna(value) else float(value)  # noqa: E731
+        architectures = {row.id: {"space": row.space, "test_acc": number(row.test_acc),
+                                  "test_acc_std": number(row.test_acc_std), "seeds": int(row.seeds),
+                                  "params": number(row.params), "flops": number(row.flops),
+                                  "latency_ms": number(row.latency_ms)} for row in table.itertuples(index=False)}
+        fronts = {space: self.filter(space=space).pareto("flops") for space in sorted(set(table["space"]))}
+        return {"architectures": architectures, "pareto_flops": fronts}
+
     def filter(self, *, space: str | None = None, max_params: float | None = None, max_flops: float | None = None,
                max_latency: float | None = None) -> "MacroDataset":
         """The architectures within a budget (and of one space), as a dataset."""
