@@ -1,4 +1,5 @@
-"""Stage `download`: fetch and verify the dataset into its folder (a cached DVC output).
+"""Stage `download`: fetch and verify the dataset into its folder (a cached DVC output), and decode it once
+there (decoded/: uint8 .npy files every cell memory-maps).
 Usage (dvc.yaml): python stages/download.py OUT_DIR"""
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from common import ROOT, cli_errors, stage_params
 
 from blockzoo.data.catalogue import DataSettings
+from blockzoo.data.decoded import write_decoded
 from blockzoo.data.fetch import fetch
 
 
@@ -14,6 +16,7 @@ from blockzoo.data.fetch import fetch
 def main(out_dir: str) -> None:
     data = DataSettings.from_dict(stage_params()["data"])
     folder = fetch(data.dataset, ROOT / out_dir, **data.fetch_options())
+    write_decoded(data.dataset, ROOT / out_dir)
     print(f"{data.dataset} ready in {folder.relative_to(ROOT)}")
 
 

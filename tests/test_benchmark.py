@@ -1,10 +1,23 @@
 """blockzoo.benchmark: the record, the statistics, dtype/device checks (tiny settings, CPU)."""
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 from torch import nn
 
 from blockzoo import BlockzooError, results
-from blockzoo.benchmark.latency import check_dtype, latency_stats, time_forward, timing_settings
+from blockzoo.benchmark.latency import (
+    SPREAD_TARGET,
+    check_dtype,
+    latency_stats,
+    time_forward,
+    time_stably,
+    timing_settings,
+)
+from blockzoo.benchmark.load import BUSY_OTHERS_SHARE, LoadWatch
 from blockzoo.benchmark.measure import benchmark_cell
 from blockzoo.cell import Cell
 from blockzoo.settings import BenchmarkSettings, ScaffoldSpec
@@ -105,3 +118,45 @@ def test_bad_settings_are_user_errors():
         benchmark_block("ResNetBasicBlock", "mid", **{**TINY, "dtype": "fp8"})
     with pytest.raises(BlockzooError, match="unknown position"):
         benchmark_block("ResNetBasicBlock", "middle", **TINY)
+
+
+class Sleeper(nn.Module):
+    """A 'network' whose forward sleeps the given milliseconds in turn (the last one from then on)."""
+
+    def __init__(self, *ms: float):
+        super().__init__()
+        self.ms = list(ms)
+
+    def forward(self, x):
+        time.sleep((self.ms.pop(0) if len(self.ms) > 1 else self.ms[0]) / 1e3)
+        return x
+
+
+def test_a_noisy_round_is_timed_again_until_the_spread_is_small():
+    images = torch.zeros(2, 3, 4, 4)
+    noisy_then_steady = Sleeper(5, 5, 40, 5, 5, 5)  # one slow pass in the first round of 5
+    measured = time_stably(noisy_then_steady, images, warmup=0, repeats=5)
+    assert measured.rounds == 2 and measured.stable
+    assert measured.stats["spread"] <= SPREAD_TARGET and measured.stats["median"] == pytest.approx(5, abs=3)
+
+
+def test_never_steady_reports_the_tightest_round_as_unstable():
+    always_noisy = Sleeper(*([2, 2, 2, 30, 30] * 3), 2)
+    measured = time_stably(always_noisy, torch.zeros(1, 1, 1, 1), warmup=0, repeats=5, max_rounds=3)
+    assert measured.rounds == 3 and not measured.stable and measured.stats["spread"] > SPREAD_TARGET
+
+
+def test_other_processes_using_the_cpus_make_the_machine_busy():
+    with LoadWatch(threads=1) as quiet:
+        time.sleep(0.5)
+    assert quiet.load.own_cpu_share < 0.5  # sleeping uses no CPU
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)  # the hogs are running
+        with LoadWatch(threads=1) as busy:
+            time.sleep(1.0)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert busy.load.busy and busy.load.others_cpu_share > BUSY_OTHERS_SHARE

@@ -21,6 +21,8 @@ from fake_cifar import archive_filename, make_cifar_archive, serve_directory, un
 
 import blockzoo
 from blockzoo.data.catalogue import DATASETS, get_dataset_info
+from blockzoo.data.decoded import FOLDER as DECODED
+from blockzoo.data.decoded import read_decoded, write_decoded
 from blockzoo.data.fetch import fetch
 from blockzoo.data.loader import DeviceLoader
 from blockzoo.data.splits import load_splits
@@ -265,6 +267,30 @@ def test_split_depends_only_on_split_seed(fake_cifar100, tmp_path):
 
     assert val_labels_and_first_pixels(0) == val_labels_and_first_pixels(0)
     assert val_labels_and_first_pixels(0) != val_labels_and_first_pixels(1)
+
+
+def test_decoded_once_gives_the_same_splits(fake_cifar100, tmp_path):
+    fetch("cifar100", tmp_path, archive=fake_cifar100.path, md5=fake_cifar100.md5)
+    from_files = load_splits("cifar100", tmp_path, val_size=100, archive=fake_cifar100.path, md5=fake_cifar100.md5)
+    folder = write_decoded("cifar100", tmp_path)
+    assert sorted(entries(folder)) == ["source.json", "test_x.npy", "test_y.npy", "train_x.npy", "train_y.npy"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+    decoded = load_splits("cifar100", tmp_path, val_size=100, archive=fake_cifar100.path, md5=fake_cifar100.md5)
+    for key in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+        assert torch.equal(getattr(decoded, key), getattr(from_files, key)), key
+    assert decoded.train_y.dtype == torch.int64 and decoded.train_x.dtype == torch.uint8
+
+
+def test_decoded_files_of_other_fetched_data_are_never_read(fake_cifar100, tmp_path):
+    fetch("cifar100", tmp_path, archive=fake_cifar100.path, md5=fake_cifar100.md5)
+    write_decoded("cifar100", tmp_path)
+    assert read_decoded("cifar100", tmp_path) is not None
+    assert read_decoded("cifar10", tmp_path) is None  # another dataset
+    marker = tmp_path / "cifar-100-python" / ".blockzoo-verified.json"
+    marker.write_text(marker.read_text().replace(fake_cifar100.md5, "0" * 32))  # the files were fetched anew
+    assert read_decoded("cifar100", tmp_path) is None
+    (tmp_path / DECODED / "source.json").unlink()  # a decoding that was cut short
+    assert read_decoded("cifar100", tmp_path) is None
 
 
 def test_val_size_must_fit_the_training_set(fake_cifar100, tmp_path):

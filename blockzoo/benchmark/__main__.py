@@ -24,7 +24,12 @@ def print_benchmark(record: dict) -> None:
     notes = [
         f"{b['device']} ({b['env']['gpu_model'] or b['env']['cpu_model']}), {b['dtype']}, "
         f"{'channels-last' if b['channels_last'] else 'contiguous'}, {b['threads']} threads; eval mode, "
-        f"inference_mode; {b['warmup']} warm-up + {b['repeats']} timed iterations per row"
+        f"inference_mode; {b['warmup']} warm-up + rounds of {b['repeats']} timed iterations per row",
+        f"{b['rounds']} round(s); spread (p90-p10)/median {b['latency_spread']:.1%}; "
+        + ("BUSY: " if b["busy"] else "")
+        + (f"other processes used {b['others_cpu_share']:.0%} of the CPUs" if b["others_cpu_share"] is not None
+           else "the machine's load is unknown here")
+        + ("" if b["stable"] else "; not stable: re-run on a quiet machine"),
     ]
     cli.print_table(f"{record['cell']}: inference latency",
                     ["form", "batch", "median ms", "p10 ms", "p90 ms", "images/s"], rows, notes)

@@ -1,7 +1,10 @@
-"""Timing a network's forward pass: warm-up, timed repeats, percentiles.
+"""Timing a network's forward pass: warm-up, timed repeats, percentiles, until the spread is small.
 
-Eval mode under torch.inference_mode(): untimed warm-up iterations, then timed repeats (CUDA events
-and cuDNN autotuning on a GPU, perf_counter on the CPU).
+Eval mode under torch.inference_mode(): untimed warm-up iterations, then rounds of timed repeats (CUDA
+events and cuDNN autotuning on a GPU, perf_counter on the CPU), each round watched for other processes'
+load (blockzoo.benchmark.load). A round counts when its p10-p90 spread is within SPREAD_TARGET of the
+median and the machine was not busy; otherwise another round runs, up to MAX_ROUNDS, and the quietest
+round is reported, marked unstable.
 """
 from __future__ import annotations
 
@@ -13,7 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from blockzoo.benchmark.load import Load, LoadWatch
 from blockzoo.errors import BlockzooError
+
+SPREAD_TARGET = 0.10  # (p90 - p10) / median of a round that counts
+MAX_ROUNDS = 4
 
 DTYPES = {
     "fp32": torch.float32, "float32": torch.float32,
@@ -86,4 +93,33 @@ def time_forward(model: nn.Module, images: torch.Tensor, warmup: int, repeats: i
 
 def latency_stats(times_ms: list[float], batch_size: int) -> dict[str, float]:
     p10, median, p90 = np.percentile(times_ms, [10, 50, 90]).tolist()
-    return {"median": median, "p10": p10, "p90": p90, "throughput": batch_size / (median / 1e3)}
+    return {"median": median, "p10": p10, "p90": p90, "throughput": batch_size / (median / 1e3),
+            "spread": (p90 - p10) / median}
+
+
+@dataclass(frozen=True)
+class Measured:
+    stats: dict[str, float]  # latency_stats() of the round reported
+    load: Load  # how busy the machine was during that round
+    rounds: int  # rounds timed
+    stable: bool  # that round's spread was within SPREAD_TARGET and the machine was not busy
+
+
+def time_stably(model: nn.Module, images: torch.Tensor, warmup: int, repeats: int,
+                max_rounds: int = MAX_ROUNDS) -> Measured:
+    """Rounds of `repeats` timed passes (after `warmup`) until one is quiet and tight, at most max_rounds."""
+    rounds: list[tuple[dict[str, float], Load]] = []
+    threads = 1 if images.device.type == "cuda" else torch.get_num_threads()
+    for _ in range(max_rounds):
+        with LoadWatch(threads) as watch:
+            times = time_forward(model, images, warmup if not rounds else 0, repeats)
+        stats = latency_stats(times, len(images))
+        rounds.append((stats, watch.load))
+        if _counts(stats, watch.load):
+            return Measured(stats, watch.load, len(rounds), True)
+    stats, load = min(rounds, key=lambda r: (r[1].busy, r[0]["spread"]))
+    return Measured(stats, load, len(rounds), False)
+
+
+def _counts(stats: dict[str, float], load: Load) -> bool:
+    return stats["spread"] <= SPREAD_TARGET and not load.busy

@@ -2,13 +2,23 @@
 
 At batch 1 and at a large batch. The deploy form (re-parameterised) gets median, p10 and p90; the
 train form (as built) gets the median. A cell with nothing to re-parameterise has one form, timed once
-and reported for both.
+and reported for both. Each timing repeats until its spread is small (blockzoo.benchmark.latency); the
+record says how busy the machine was, and a busy or unsteady measurement is marked and warned about.
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 
-from blockzoo.benchmark.latency import DEFAULT_TIMING, check_dtype, latency_stats, time_forward, timing_settings
+from blockzoo.benchmark.latency import (
+    DEFAULT_TIMING,
+    SPREAD_TARGET,
+    Measured,
+    check_dtype,
+    time_stably,
+    timing_settings,
+)
 from blockzoo.cell import Cell, deploy_form, has_deploy_form, resolve_device
 from blockzoo.environment import collect_environment
 from blockzoo.settings import BenchmarkSettings
@@ -29,21 +39,29 @@ def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dic
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     forms = {"deploy": deploy_form(net), "train": net.eval()} if has_deploy_form(net) else {"deploy": net.eval()}
 
-    latency: dict[tuple[str, int], dict[str, float]] = {}
+    measured: dict[tuple[str, int], Measured] = {}
     with timing_settings(settings.threads):
         for form, model in forms.items():
             model.to(device=device, dtype=dtype, memory_format=memory_format)
             for batch in (1, batch_size):
                 images = torch.randn(batch, spec.in_chans, spec.input_size, spec.input_size, device=device, dtype=dtype)
                 images = images.contiguous(memory_format=memory_format)
-                latency[form, batch] = latency_stats(time_forward(model, images, warmup, repeats), batch)
+                measured[form, batch] = time_stably(model, images, warmup, repeats)
         env = collect_environment(device)
     if "train" not in forms:
-        latency["train", 1] = latency["deploy", 1]
-        latency["train", batch_size] = latency["deploy", batch_size]
+        measured["train", 1] = measured["deploy", 1]
+        measured["train", batch_size] = measured["deploy", batch_size]
 
-    deploy_b1, deploy_large = latency["deploy", 1], latency["deploy", batch_size]
-    train_b1, train_large = latency["train", 1], latency["train", batch_size]
+    deploy = [measured["deploy", 1], measured["deploy", batch_size]]
+    quality = _quality(deploy)
+    if quality["busy"] or not quality["stable"]:
+        print(f"warning: {cell.name}: latency measured "
+              + ("while other processes used " f"{quality['others_cpu_share']:.0%} of the CPUs" if quality["busy"]
+                 else f"with a spread over {SPREAD_TARGET:.0%} after {max(m.rounds for m in deploy)} rounds")
+              + "; marked in the results, re-run it on a quiet machine (dvc repro -f -s benchmark@...)",
+              file=sys.stderr)
+    deploy_b1, deploy_large = measured["deploy", 1].stats, measured["deploy", batch_size].stats
+    train_b1, train_large = measured["train", 1].stats, measured["train", batch_size].stats
     return cell.record("benchmark", {
         "device": device.type,
         "dtype": str(dtype).removeprefix("torch."),
@@ -62,5 +80,20 @@ def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dic
         "train_form_latency_b1_ms": train_b1["median"],
         "train_form_latency_ms": train_large["median"],
         "train_form_throughput": train_large["throughput"],
+        **quality,
         "env": env,
     })
+
+
+def _quality(deploy: list[Measured]) -> dict:
+    """How far the deploy form's timings can be trusted: the worst of batch 1 and the large batch."""
+    others = [m.load.others_cpu_share for m in deploy if m.load.others_cpu_share is not None]
+    return {
+        "latency_spread": max(m.stats["spread"] for m in deploy),
+        "rounds": max(m.rounds for m in deploy),
+        "stable": all(m.stable for m in deploy),
+        "busy": any(m.load.busy for m in deploy),
+        "others_cpu_share": max(others) if others else None,
+        "own_cpu_share": min(m.load.own_cpu_share for m in deploy),
+        "load_avg_1m": deploy[-1].load.load_avg_1m,
+    }

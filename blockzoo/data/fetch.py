@@ -73,7 +73,7 @@ def fetch(name: str, root: str | Path, *, url: str | None = None, archive: str |
             raise BlockzooError(f"data.archive {archive} does not exist; point data.archive (--data-archive) "
                                 f"at the downloaded {_archive_description(name)}")
 
-    target = root / (CIFAR_CLASSES[name].base_folder if name in CIFAR_CLASSES else _FASHION_FOLDER)
+    target = fetched_folder(name, root)
     fingerprint = _fingerprint(name, md5)
     if _is_complete(name, target, fingerprint):
         return target
@@ -89,6 +89,19 @@ def fetch(name: str, root: str | Path, *, url: str | None = None, archive: str |
         (staged / _MARKER).write_text(json.dumps({"dataset": name, "verified": fingerprint}) + "\n")
         _move_into_place(staged, target, trash=tmp / "replaced")
     return target
+
+
+def fetched_folder(name: str, root: str | Path) -> Path:
+    """Where fetch(name, root) puts the dataset's files."""
+    return Path(root) / (CIFAR_CLASSES[name].base_folder if name in CIFAR_CLASSES else _FASHION_FOLDER)
+
+
+def verified_marker(name: str, root: str | Path) -> dict | None:
+    """What fetch() verified the files under root against (None: no marker there)."""
+    try:
+        return json.loads((fetched_folder(name, root) / _MARKER).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _archive_description(name: str) -> str:
