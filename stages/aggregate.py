@@ -2,6 +2,9 @@
 
 Usage (dvc.yaml): python stages/aggregate.py METRICS_DIR CURVES_DIR RESULTS_DIR LEADERBOARD_JSON FIGURES_DIR
 The baseline network is one cell measured once; here it becomes the baseline block's row at every position.
+The leaderboard is written twice: every column per cell to RESULTS_DIR/leaderboard.csv, a few headline numbers
+per cell to LEADERBOARD_JSON (the tracked metrics); the noise check of the latency is printed and written to
+RESULTS_DIR/noise_check.json.
 When the run has macro architectures, their dataset (every cell of the run as a point of its macro space)
 is written to RESULTS_DIR/macro.csv and drawn (macro_*.png); when it has dynamic runs (BlockDrop), their
 table goes to RESULTS_DIR/dynamic.csv, the leaderboard gets a `dynamic` entry, and dynamic_*.png are drawn.
@@ -79,13 +82,18 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
                             "in conf/config.yaml")
     from blockzoo.report.curves import curves_table
     from blockzoo.report.figures import draw_all
-    from blockzoo.report.leaderboard import build_leaderboard
+    from blockzoo.report.leaderboard import build_leaderboard, leaderboard_table, noise_check, noise_line
 
     records, runs, missing_train = cell_records(ROOT / metrics_dir, ROOT / curves_dir, cells, positions, seeds)
     text = results.write_results_csv(ROOT / results_dir / "results.csv", results.merge_records(records))
     curves = curves_table(runs)
     atomic.write_text(ROOT / results_dir / "curves.csv", curves.to_csv(index=False, lineterminator="\n"))
     frame = results.parse_results(text)
+    atomic.write_text(ROOT / results_dir / "leaderboard.csv",
+                      leaderboard_table(frame).to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    check = noise_check(frame)
+    if check is not None:
+        atomic.write_json(ROOT / results_dir / "noise_check.json", {**check, "line": noise_line(check)})
     leaderboard = build_leaderboard(frame)
     dynamic = dynamic_runs(ROOT / metrics_dir, params["dynamic"])
     if dynamic is not None:
@@ -102,7 +110,10 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
         from blockzoo.dynamic.report import draw_dynamic
 
         written += draw_dynamic(dynamic, ROOT / figures_dir)
-    print(f"aggregated {len(cells)} cells x {len(seeds)} seeds into {results_dir}/results.csv")
+    print(f"aggregated {len(cells)} cells x {len(seeds)} seeds into {results_dir}/results.csv "
+          f"(leaderboard: {leaderboard_json}, every column in {results_dir}/leaderboard.csv)")
+    if check is not None:
+        print(noise_line(check))
     if macro_cells:
         from blockzoo.macro.figures import draw_macro
 
@@ -112,7 +123,8 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
     if missing_train:
         print(f"note: {missing_train} training runs have no record yet; their accuracy is empty "
               "(run `dvc repro` to train them)")
-    print("plots: " + ", ".join(str(path.relative_to(ROOT)) for path in written))
+    print("plots: " + ", ".join(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+                                for path in written))
 
 
 if __name__ == "__main__":

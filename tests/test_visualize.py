@@ -13,8 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import blockzoo.report.figures as figures
 from blockzoo.errors import BlockzooError
-from blockzoo.report.figures import draw_all
+from blockzoo.report.figures import draw_all, within_noise
+from blockzoo.report.labels import DODGE_SPACING, dodge_offsets, freeze_layout
+from blockzoo.report.style import new_figure, si_axis, si_text, si_unit
 from blockzoo.report.summary import pareto_front, summarize
 from blockzoo.results import read_results, write_results_csv
 from blockzoo.visualize import main
@@ -117,7 +120,8 @@ def test_draw_all_writes_every_figure_and_its_data(drawn):
     # no temp files left
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(p.name for p in written)
     columns = pd.read_csv(out / "data" / "accuracy_vs_latency.csv").columns.tolist()
-    assert columns == ["cell", "block", "position", "latency_ms", "test_acc", "test_acc_std", "n_seeds", "pareto"]
+    assert columns == ["cell", "block", "position", "latency_ms", "test_acc", "test_acc_std", "n_seeds", "pareto",
+                       "latency_p10", "latency_p90", "within_noise", "busy"]
     assert pd.read_csv(out / "data" / "accuracy_vs_flops.csv").columns.tolist()[3] == "flops_m"
     curves = pd.read_csv(out / "data" / "val_curves.csv")
     assert ({"block", "position", "epoch", "val_acc_mean", "val_acc_min", "val_acc_max", "n_seeds"}
@@ -153,7 +157,7 @@ def test_profile_benchmark_only_results_give_the_fallback_figures(tmp_path, caps
         ["latency_vs_flops.png", "latency_vs_flops.csv", "params_vs_flops.png", "params_vs_flops.csv"])
     assert all(p.stat().st_size > 0 for p in written)
     assert pd.read_csv(tmp_path / "plots" / "data" / "latency_vs_flops.csv").columns.tolist() == [
-        "cell", "block", "position", "flops_m", "latency_ms"]
+        "cell", "block", "position", "flops_m", "latency_ms", "latency_p10", "latency_p90", "busy"]
     printed = capsys.readouterr().out
     assert "no test accuracy" in printed and "val_curves skipped" in printed
 
@@ -179,6 +183,127 @@ def test_draw_all_rejects_a_frame_without_block_and_position(tmp_path):
         draw_all(pd.DataFrame({"block": ["RepMixer"], "position": ["mid"]}), None, tmp_path,
                  latency_column="benchmark.throughput")
     assert not any(tmp_path.iterdir())
+
+
+# --- readable figures: units, dodging, latency noise, busy machines ----------------------------
+
+def test_si_ticks_pick_the_unit_from_the_data():
+    assert si_unit(80_000) == (1e3, "K") and si_unit(999) == (1.0, "") and si_unit(3e9) == (1e9, "G")
+    assert [si_text(v, si_unit(80_000)) for v in (40_000, 60_000, 80_000)] == ["40K", "60K", "80K"]
+    assert si_text(500_000, si_unit(3e6)) == "0.5M" and si_text(1.2e9) == "1.2G" and si_text(0) == "0"
+    assert si_text(1e6, si_unit(9e5)) == "1M"  # a tick past the data's range: never "1e+03K"
+    fig = new_figure(4, 3)
+    ax = fig.add_subplot()
+    ax.plot([0.04, 0.08], [1, 2])  # parameters in millions, as the summary holds them
+    si_axis(ax, "x", [0.04, 0.08], 1e6)
+    fig.draw_without_rendering()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "60K" in ticks and all(t.endswith("K") for t in ticks)
+
+
+def _display(fig, ax, xy) -> np.ndarray:
+    return ax.transData.transform(np.asarray(xy, dtype=float)) / (fig.dpi / 72.0)  # in points
+
+
+def test_dodge_spreads_points_on_the_same_spot_and_leaves_lone_ones():
+    fig = new_figure(4, 3)
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    freeze_layout(fig, ax)
+    xy = [(5, 5), (5, 5), (5, 5), (1, 1), (5.15, 5)]  # three equal, one alone, one near the row of the three
+    offsets = dodge_offsets(ax, xy)
+    assert offsets[3].tolist() == [0.0, 0.0]
+    placed = _display(fig, ax, xy) + offsets
+    moved = placed[[0, 1, 2, 4]]
+    gaps = [np.hypot(*(a - b)) for i, a in enumerate(moved) for b in moved[:i]]
+    assert min(gaps) >= DODGE_SPACING * 0.98
+    assert np.allclose(moved[:, 1], moved[0, 1]) and placed[4, 0] == moved[:, 0].max()  # a row, x order kept
+    assert np.allclose(dodge_offsets(ax, xy), offsets)  # deterministic
+
+
+def test_within_noise_compares_each_frontier_point_with_the_next():
+    assert within_noise([1, 2.5, 5], [3, 4, 6]).tolist() == [True, False, False]
+    assert within_noise([1, math.nan], [2, math.nan]).tolist() == [False, False]
+    assert within_noise([], []).tolist() == []
+
+
+@pytest.fixture
+def kept_figures(monkeypatch) -> dict:
+    """The figures draw_all saves, by name, to look at their artists and captions."""
+    kept, save = {}, figures.save_png
+
+    def keep(fig, path):
+        kept[Path(path).stem] = fig
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save_png", keep)
+    return kept
+
+
+def _caption(fig) -> str:
+    return " ".join(" ".join(text.get_text().split()) for text in fig.texts)
+
+
+def _noisy_records() -> list[dict]:
+    """The generated records with a p10-p90 spread of the batch-1 latency: wide enough to overlap."""
+    records = _records()
+    for record in records:
+        bench = record["benchmark"] = dict(record["benchmark"])
+        latency = bench["latency_b1_ms"]
+        bench["latency_b1_ms_p10"], bench["latency_b1_ms_p90"] = latency * 0.8, latency * 1.3
+    return records
+
+
+def test_latency_figures_draw_the_spread_mark_busy_cells_and_hollow_noisy_leads(tmp_path, kept_figures):
+    path = tmp_path / "results.csv"
+    write_results_csv(path, _noisy_records())
+    frame = read_results(path)
+    frame["benchmark.busy"] = frame["cell"] == "RepMixer-mid"  # set here: the schema may not have it yet
+    draw_all(frame, None, tmp_path / "plots")
+    spread = pd.read_csv(tmp_path / "plots" / "data" / "latency_vs_flops.csv").set_index("cell")
+    assert spread["busy"].to_dict() == {cell: cell == "RepMixer@mid" for cell in spread.index}
+    assert (spread["latency_p10"] < spread["latency_ms"]).all() and (spread["latency_p90"] > spread["latency_ms"]).all()
+    for name, bars in (("latency_vs_flops", "Vertical bars"), ("accuracy_vs_latency", "Horizontal bars")):
+        fig = kept_figures[name]
+        caption = _caption(fig)
+        assert f"{bars}: the latency's 10th-90th percentile" in caption
+        assert "machine was busy" in caption and "RepMixer@mid" in caption
+        assert sum(line.get_marker() == "x" for line in fig.axes[0].lines) == 1  # one busy cell, one x
+    data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_latency.csv")
+    assert not data.loc[~data["pareto"], "within_noise"].any()  # only frontier points can be
+    front = data[data["pareto"]].sort_values("latency_ms")
+    assert front["within_noise"].tolist() == within_noise(front["latency_p10"], front["latency_p90"]).tolist()
+    assert front["within_noise"].any() and "Hollow frontier points" in _caption(kept_figures["accuracy_vs_latency"])
+
+
+def test_without_busy_column_or_spread_nothing_is_marked(tmp_path, kept_figures):
+    path = tmp_path / "results.csv"
+    write_results_csv(path, _records(trained=False))
+    draw_all(read_results(path), None, tmp_path / "plots")
+    fig = kept_figures["latency_vs_flops"]
+    assert not any(line.get_marker() == "x" for line in fig.axes[0].lines)
+    assert "busy" not in _caption(fig) and "percentile" not in _caption(fig).split("Latency:")[0]
+    assert not pd.read_csv(tmp_path / "plots" / "data" / "latency_vs_flops.csv")["busy"].any()
+
+
+def test_blocks_with_equal_costs_are_all_visible(tmp_path, kept_figures):
+    records = _records(trained=False)
+    for record in records:  # every block costs the same at a position: the markers would hide each other
+        record["profile"] = {**record["profile"], "flops_total_deploy": 5_000_000, "params_total_deploy": 60_000}
+    path = tmp_path / "results.csv"
+    write_results_csv(path, records)
+    draw_all(read_results(path), None, tmp_path / "plots")
+    fig = kept_figures["params_vs_flops"]
+    ax = fig.axes[0]
+    markers = [line for line in ax.lines if line.get_marker() in ("o", "s", "^") and len(line.get_xydata()) == 1]
+    assert len(markers) == len(BLOCKS) * len(POSITIONS)
+    placed = np.array([line.get_transform().transform(line.get_xydata())[0] for line in markers]) / (fig.dpi / 72)
+    gaps = [np.hypot(*(a - b)) for i, a in enumerate(placed) for b in placed[:i]]
+    assert min(gaps) >= DODGE_SPACING * 0.98
+    assert "drawn side by side" in _caption(fig)
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks and all(t.endswith("K") for t in ticks)  # 60 thousand parameters: "60K", not "0.06"
 
 
 # --- the command line --------------------------------------------------------------------------

@@ -1,11 +1,16 @@
 """The figures of a results file, drawn as PNG with their data as tidy CSV (for `dvc plots`).
 
   accuracy_vs_latency   mean test accuracy over seeds vs latency, Pareto frontier labelled
-  accuracy_vs_flops     the same against FLOPs, in MFLOPs
+  accuracy_vs_flops     the same against FLOPs
   accuracy_by_position  grouped bars: one group per block, one bar per position, baseline as reference
   val_curves            validation accuracy per epoch from curves.csv, one panel per position
   latency_vs_flops      cost only (always drawn; the useful figure before anything is trained)
   params_vs_flops       cost only (always drawn)
+
+Counts (FLOPs, parameters) are ticked in K / M / G. Latency carries its p10-p90 spread as error bars, and
+a frontier point whose latency lead over the next is within that spread is drawn hollow; a latency timed on
+a busy machine (benchmark.busy) gets an x beside its point. Markers that would cover each other are drawn
+side by side (labels.dodge), and every such mark is explained in the caption.
 
 Rows not trained yet (no test accuracy) are left out of the accuracy figures; diverged runs
 (train.status == "diverged") are left out of every mean and listed in a footnote. Figures that
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -27,7 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from blockzoo.names import BASELINE_BLOCK as BASELINE
 from blockzoo.report.captions import device_text, excluded_lines, latency_text, seeds_text
 from blockzoo.report.curves import check_curves
-from blockzoo.report.labels import place_labels, step_vertices
+from blockzoo.report.labels import dodge, dodge_offsets, place_labels, shifted, step_vertices
 from blockzoo.report.style import (
     BASELINE_MARK,
     BLOCK_PALETTE,
@@ -42,6 +48,7 @@ from blockzoo.report.style import (
     save_csv,
     save_png,
     scatter_legends,
+    si_axis,
 )
 from blockzoo.report.summary import (
     DEFAULT_LATENCY,
@@ -57,33 +64,120 @@ from blockzoo.report.summary import (
     summarize,
 )
 
+COUNTS = {"flops_m": 1e6, "params_m": 1e6}  # columns in millions, drawn with K / M / G ticks
+BUSY_MARK = {"marker": "x", "color": "black", "markersize": 5, "markeredgewidth": 1.4, "linestyle": ""}
+BUSY_OFFSET = (5.5, 5.5)  # points: the x sits at the marker's upper right, leaving its colour and shape visible
+HOLLOW = {"markerfacecolor": "white", "markeredgewidth": 1.6}
+DODGE_NOTE = ("Markers that would fall on the same spot are drawn side by side, a few pixels apart, so that every "
+              "block shows; their values are equal or nearly so.")
+
+
+def latency_spread(frame: pd.DataFrame, latency_column: str) -> pd.DataFrame:
+    """Per block x position: the 10th and 90th percentile of the latency (NaN where the column has none) and
+    whether the machine was busy while it was timed (benchmark.busy; False where not recorded)."""
+    busy = column(frame, "benchmark.busy").map(lambda v: str(v).strip().lower() in ("true", "1"))
+    work = pd.DataFrame({"block": frame["block"].astype(str), "position": frame["position"].astype(str),
+                         "latency_p10": numeric(frame, f"{latency_column}_p10"),
+                         "latency_p90": numeric(frame, f"{latency_column}_p90"), "busy": busy.astype(bool)})
+    return (work.groupby(["block", "position"], sort=False)
+            .agg(latency_p10=("latency_p10", "median"), latency_p90=("latency_p90", "median"), busy=("busy", "any"))
+            .reset_index())
+
+
+def within_noise(low, high) -> np.ndarray:
+    """For frontier points in order of cost: True where a point's spread [low, high] overlaps the next point's,
+    so that its lead (lower cost) is within the measurement's noise. Unknown spreads claim nothing."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    if not len(low):
+        return np.zeros(0, dtype=bool)
+    overlap = np.maximum(low[:-1], low[1:]) <= np.minimum(high[:-1], high[1:])  # False where any is NaN
+    return np.append(overlap, False)
+
+
+def _spread_err(shown: pd.DataFrame, value: str) -> np.ndarray | None:
+    """Asymmetric error bars (2, n) from the latency value to its p10 and p90 (0 where unknown); None if none."""
+    if value != "latency_ms" or shown["latency_p10"].isna().all():
+        return None
+    low = (shown[value] - shown["latency_p10"]).clip(lower=0).fillna(0)
+    high = (shown["latency_p90"] - shown[value]).clip(lower=0).fillna(0)
+    return np.vstack([low.to_numpy(), high.to_numpy()])
+
+
+def _cost_axis(ax, axis: str, name: str, values: pd.Series) -> bool:
+    """Log scale where the data spans over a decade; K / M / G ticks on a count. Returns whether log."""
+    log = maybe_log(ax, axis, values)
+    if name in COUNTS:
+        si_axis(ax, axis, values, COUNTS[name])
+    return log
+
+
+def _marks_lines(shown: pd.DataFrame, latency_axis: str | None) -> list[str]:
+    """Caption lines for the latency spreads and busy machines."""
+    lines = []
+    if latency_axis and shown["latency_p10"].notna().any():
+        lines.append(f"{'Horizontal' if latency_axis == 'x' else 'Vertical'} bars: the latency's 10th-90th "
+                     "percentile over the timed iterations (the benchmark's noise).")
+    if latency_axis and shown["busy"].any():
+        lines.append("x beside a point: the machine was busy while its latency was timed (benchmark.busy); that "
+                     "latency is not trusted: re-run the benchmark on an idle machine ("
+                     + ", ".join(shown.loc[shown["busy"], "cell"]) + ").")
+    return lines
+
+
+def _busy_legend(shown: pd.DataFrame) -> list[Line2D]:
+    if not shown["busy"].any():
+        return []
+    return [Line2D([], [], label="busy machine:\nlatency not trusted", **BUSY_MARK)]
+
+
+def _busy_marks(fig, ax, shown: pd.DataFrame, xy: np.ndarray, offsets: np.ndarray) -> None:
+    """A small x at the upper right of each point timed on a busy machine (after dodging: beside its marker)."""
+    for i in np.flatnonzero(shown["busy"].to_numpy()):
+        dx, dy = offsets[i] + BUSY_OFFSET
+        ax.plot(*xy[i], transform=shifted(fig, ax, dx, dy), zorder=5, **BUSY_MARK)
+
 
 def _accuracy_scatter(summary: Summary, x: str, title: str, xlabel: str, measured: str, path: Path) -> pd.DataFrame:
-    """Mean test accuracy vs a cost (x, lower is better); one point per cell; Pareto frontier labelled."""
+    """Mean test accuracy vs a cost (x, lower is better); one point per cell; Pareto frontier labelled.
+
+    With latency as x: p10-p90 bars, and frontier points whose latency lead is within that noise hollow."""
     cells = summary.cells
     shown = cells[(cells["n_seeds"] > 0) & cells[x].notna() & (cells[x] > 0)].reset_index(drop=True)
     acc, err = shown["test_acc"].to_numpy() * 100, shown["test_acc_std"].to_numpy() * 100
+    xerr = _spread_err(shown, x)
     front = pareto_front(np.column_stack([shown[x].to_numpy(), acc]))
+    index = np.flatnonzero(front)[np.argsort(shown[x].to_numpy()[front], kind="stable")]
+    noisy = np.zeros(len(shown), dtype=bool)
+    if xerr is not None:
+        noisy[index] = within_noise(shown["latency_p10"].to_numpy()[index], shown["latency_p90"].to_numpy()[index])
     colours, markers = block_colours(cells["block"].unique()), position_markers(cells["position"].unique())
     blocks = sorted(shown["block"].unique(), key=lambda b: (b != BASELINE, b))
     positions = position_order(shown["position"])
     with matplotlib.rc_context(FONT):
         fig = new_figure(11.0, 6.6)
         ax = fig.add_subplot()
-        for row, a, e in zip(shown.itertuples(index=False), acc, err, strict=True):
-            ax.errorbar(row.__getattribute__(x), a, yerr=None if e != e else e, fmt=markers[row.position],
-                        color=colours[row.block], markersize=7, markeredgecolor="white", markeredgewidth=0.6,
-                        elinewidth=1.0, capsize=2.5, alpha=0.95, zorder=3)
-        log = maybe_log(ax, "x", shown[x])
-        order = np.argsort(shown[x].to_numpy()[front], kind="stable")
-        fx, fy = shown[x].to_numpy()[front][order], acc[front][order]
+        artists = []
+        for i, (row, a, e) in enumerate(zip(shown.itertuples(index=False), acc, err, strict=True)):
+            face = {**HOLLOW, "markeredgecolor": colours[row.block]} if noisy[i] else {
+                "markeredgecolor": "white", "markeredgewidth": 0.6}
+            artists.append([ax.errorbar(getattr(row, x), a, yerr=None if e != e else e,
+                                        xerr=None if xerr is None else xerr[:, i:i + 1], fmt=markers[row.position],
+                                        color=colours[row.block], markersize=7, elinewidth=1.0, capsize=2.5,
+                                        alpha=0.95, zorder=3, **face)])
+        log = _cost_axis(ax, "x", x, shown[x])
+        fx, fy = shown[x].to_numpy()[index], acc[index]
         frontier = []
         if len(fx):  # a grey highlighter behind the points: no block colour is grey
             ax.step(fx, fy, where="post", color=FRONTIER_COLOUR, lw=5, alpha=0.45, solid_capstyle="round", zorder=1)
-            ax.plot(fx, fy, "o", markersize=14, markerfacecolor="none", markeredgecolor="#555555", markeredgewidth=0.9,
-                    zorder=2)
+            for i in index:
+                artists[i] += ax.plot(shown[x].iloc[i], acc[i], "o", markersize=14, markerfacecolor="none",
+                                      markeredgecolor="#555555", markeredgewidth=0.9, zorder=2)
             frontier = [Line2D([], [], color=FRONTIER_COLOUR, lw=5, alpha=0.6, marker="o", markerfacecolor="none",
                                markeredgecolor="#555555", markersize=10, label="Pareto frontier")]
+            if noisy.any():
+                frontier.append(Line2D([], [], color="#555555", marker="o", linestyle="", markersize=6.5,
+                                       label="frontier, lead within\nlatency noise", **HOLLOW))
+        frontier += _busy_legend(shown) if x == "latency_ms" else []
         ax.margins(x=0.08, y=0.12)
         low, high = ax.get_ylim()
         if high - low < 2.0:  # a single cell or near-equal accuracies: no microscopic y axis
@@ -103,46 +197,75 @@ def _accuracy_scatter(summary: Summary, x: str, title: str, xlabel: str, measure
                     "Only 1 seed per cell: no error bars (train more seeds to see the spread). ")
                  + f"{measured} Grey step line through ringed points: the Pareto frontier, "
                  "the cells that no other cell beats on both axes "
-                 "(lower cost and higher accuracy); they are labelled block@position."]
-        lines += excluded_lines(summary)
-        caption(fig, lines)
+                 "(lower cost and higher accuracy); they are labelled block@position."
+                 + (" Hollow frontier points are faster than the next frontier point only within noise (their "
+                    "latency spreads overlap): not a clear win." if noisy.any() else "")]
+        lines += _marks_lines(shown, "x" if x == "latency_ms" else None) + excluded_lines(summary)
+        dodged = _caption_and_dodge(fig, ax, np.column_stack([shown[x].to_numpy(), acc]), artists, lines)
+        if x == "latency_ms":
+            _busy_marks(fig, ax, shown, np.column_stack([shown[x].to_numpy(), acc]), dodged)
         bars = [((xv, a - e), (xv, a + e)) for xv, a, e in zip(shown[x], acc, err, strict=True) if e == e]
-        place_labels(fig, ax, fx, fy,
-                     [f"{b}@{p}" for b, p in zip(shown["block"][front].to_numpy()[order],
-                                                 shown["position"][front].to_numpy()[order], strict=True)],
-                     np.column_stack([shown[x].to_numpy(), acc]), segments=[step_vertices(fx, fy), *bars])
+        place_labels(fig, ax, fx, fy, [f"{b}@{p}" for b, p in shown[["block", "position"]].to_numpy()[index]],
+                     np.column_stack([shown[x].to_numpy(), acc]), segments=[step_vertices(fx, fy), *bars],
+                     shifts=dodged[index], point_shifts=dodged)
         save_png(fig, path)
     data = shown[["cell", "block", "position", x, "test_acc", "test_acc_std", "n_seeds"]].copy()
     data["pareto"] = front
+    if x == "latency_ms":
+        data = data.assign(latency_p10=shown["latency_p10"], latency_p90=shown["latency_p90"],
+                           within_noise=noisy, busy=shown["busy"])
     return data
+
+
+def _caption_and_dodge(fig, ax, points_xy, artists, lines: list[str]) -> np.ndarray:
+    """Caption the figure, then dodge its points (returns the offsets, in points). The caption says whether
+    points were dodged, which depends on the layout, which depends on the caption: decided without the note."""
+    caption(fig, lines)
+    fig.draw_without_rendering()
+    if dodge_offsets(ax, points_xy).any():
+        fig.texts[-1].remove()
+        caption(fig, [*lines, DODGE_NOTE])
+    return dodge(fig, ax, points_xy, artists)
 
 
 def _cost_scatter(
     summary: Summary, x: str, y: str, title: str, xlabel: str, ylabel: str, notes: Sequence[str], path: Path
 ) -> pd.DataFrame:
+    """One cost against another, one point per cell; with latency as y, p10-p90 bars and busy marks."""
     cells = summary.cells
     shown = cells[cells[x].notna() & cells[y].notna() & (cells[x] > 0) & (cells[y] > 0)].reset_index(drop=True)
+    yerr = _spread_err(shown, y)
     colours, markers = block_colours(cells["block"].unique()), position_markers(cells["position"].unique())
     blocks = sorted(shown["block"].unique(), key=lambda b: (b != BASELINE, b))
     positions = position_order(shown["position"])
     with matplotlib.rc_context(FONT):
         fig = new_figure(10.5, 6.2)
         ax = fig.add_subplot()
-        for row in shown.itertuples(index=False):
-            ax.plot(getattr(row, x), getattr(row, y), markers[row.position], color=colours[row.block], markersize=7.5,
-                    markeredgecolor="white", markeredgewidth=0.6, alpha=0.95, zorder=3)
-        logx, logy = maybe_log(ax, "x", shown[x]), maybe_log(ax, "y", shown[y])
+        artists = [[ax.errorbar(getattr(row, x), getattr(row, y), yerr=None if yerr is None else yerr[:, i:i + 1],
+                                fmt=markers[row.position], color=colours[row.block], markersize=7.5,
+                                markeredgecolor="white", markeredgewidth=0.6, elinewidth=0.9, capsize=2.0,
+                                alpha=0.95, zorder=3)]
+                   for i, row in enumerate(shown.itertuples(index=False))]
+        extra = _busy_legend(shown) if y == "latency_ms" else []
+        logx, logy = _cost_axis(ax, "x", x, shown[x]), _cost_axis(ax, "y", y, shown[y])
         ax.margins(0.08)
         ax.set_title(title, loc="left", fontweight="bold")
         ax.set_xlabel(xlabel + (" (log scale)" if logx else ""))
         ax.set_ylabel(ylabel + (" (log scale)" if logy else ""))
         ax.grid(True, which="major", color="#e5e5e5", lw=0.7)
         ax.set_axisbelow(True)
-        scatter_legends(ax, colours, markers, blocks, positions)
-        caption(fig, ["Each point: one block at one position of the fixed scaffold network "
-                      "(whole-network numbers, one image)."] + list(notes))
+        scatter_legends(ax, colours, markers, blocks, positions, extra)
+        lines = ["Each point: one block at one position of the fixed scaffold network "
+                 "(whole-network numbers, one image)."] + list(notes)
+        lines += _marks_lines(shown, "y" if y == "latency_ms" else None)
+        dodged = _caption_and_dodge(fig, ax, shown[[x, y]].to_numpy(dtype=float), artists, lines)
+        if y == "latency_ms":
+            _busy_marks(fig, ax, shown, shown[[x, y]].to_numpy(dtype=float), dodged)
         save_png(fig, path)
-    return shown[["cell", "block", "position", x, y]].copy()
+    data = shown[["cell", "block", "position", x, y]].copy()
+    if y == "latency_ms":
+        data = data.assign(latency_p10=shown["latency_p10"], latency_p90=shown["latency_p90"], busy=shown["busy"])
+    return data
 
 
 def _accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
@@ -302,7 +425,8 @@ def draw_all(results_frame: pd.DataFrame, curves_frame: pd.DataFrame | None, out
         _note("the results have no rows: nothing to draw")
         return written
     summary = summarize(results_frame, latency_column)
-    cells = summary.cells
+    cells = summary.cells.merge(latency_spread(results_frame, latency_column), on=["block", "position"], how="left")
+    summary = replace(summary, cells=cells)
     data_dir = out_dir / "data"
     device_short, device = device_text(results_frame, latency_column)
     stat, batch = latency_text(results_frame, latency_column)
@@ -312,7 +436,7 @@ def draw_all(results_frame: pd.DataFrame, curves_frame: pd.DataFrame | None, out
     has_latency, has_flops, has_params = (bool(cells[c].notna().any()) for c in ("latency_ms", "flops_m", "params_m"))
     accuracy = f"{summary.dataset} test accuracy" if summary.dataset else "Test accuracy"
     latency_label = f"Latency, ms ({stat}, {batch}, {device_short})"
-    flops_label = f"FLOPs of the whole network per image, MFLOPs ({flops_form}; fvcore, 1 multiply-add = 1 FLOP)"
+    flops_label = f"FLOPs of the whole network per image ({flops_form}; fvcore, 1 multiply-add = 1 FLOP)"
     no_acc = [] if has_acc else ["Accuracy is not available yet (no trained rows in this results file): "
                                  "train first, then re-run."]
 
@@ -351,7 +475,7 @@ def draw_all(results_frame: pd.DataFrame, curves_frame: pd.DataFrame | None, out
     if has_params and has_flops:
         title = "Parameters vs FLOPs" + (" (accuracy not available yet: train first)" if not has_acc else "")
         data = _cost_scatter(summary, "flops_m", "params_m", title, flops_label,
-                             f"Parameters of the whole network, millions ({params_form})", no_acc,
+                             f"Parameters of the whole network ({params_form})", no_acc,
                              out_dir / "params_vs_flops.png")
         save("params_vs_flops", data, out_dir / "params_vs_flops.png")
     else:

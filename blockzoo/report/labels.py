@@ -1,8 +1,13 @@
-"""Label placement: block@position names beside their points, overlapping as little as possible."""
+"""Label placement: block@position names beside their points, overlapping as little as possible; and
+dodging: markers that would sit on (nearly) the same spot are drawn side by side, so none hides another."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.container import Container
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
+
+DODGE_SPACING = 9.0  # points between the centres of dodged markers (the scatter markers are 7-7.5 points wide)
 
 _DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1),
                (1, 0.5), (1, -0.5), (-1, 0.5), (-1, -0.5), (0.5, 1), (-0.5, 1), (0.5, -1), (-0.5, -1))
@@ -19,27 +24,94 @@ def step_vertices(xs, ys) -> np.ndarray:
     return np.asarray(vertices, dtype=float).reshape(-1, 2)
 
 
+def freeze_layout(fig: Figure, ax=None) -> None:
+    """Run the constrained layout once and keep its positions (and ax's limits), so that display coordinates
+    computed from here on hold in the saved figure."""
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    if ax is not None:
+        ax.set_xlim(ax.get_xlim())
+        ax.set_ylim(ax.get_ylim())
+
+
+def dodge_offsets(ax, points_xy, spacing: float = DODGE_SPACING) -> np.ndarray:
+    """Offsets, in points, that spread apart markers closer than `spacing` points on screen.
+
+    Such markers form a group, laid out in a row centred on the group's mean, left to right in the order of
+    their x (then of their index); a row that comes near another marker or row takes it in, until no two
+    markers are that close. A point alone keeps (0, 0). Needs the final layout and limits (freeze_layout)."""
+    to_px = ax.figure.dpi / 72.0
+    pixels = ax.transData.transform(np.asarray(points_xy, dtype=float).reshape(-1, 2))
+    gap = spacing * to_px
+    group = list(range(len(pixels)))  # union-find: a group, once joined, stays together
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    placed = pixels.copy()
+    for _ in range(len(pixels)):
+        joined = False
+        for i in range(len(pixels)):
+            for j in range(i):
+                # 0.98: the neighbours in a row are exactly `gap` apart
+                if root(i) != root(j) and np.hypot(*(placed[i] - placed[j])) < gap * 0.98:
+                    group[root(i)] = root(j)
+                    joined = True
+        if not joined:
+            break
+        for leader in {root(i) for i in range(len(pixels))}:
+            members = sorted((i for i in range(len(pixels)) if root(i) == leader), key=lambda i: (pixels[i, 0], i))
+            centre = pixels[members].mean(axis=0)
+            for k, i in enumerate(members):
+                placed[i] = centre + ((k - (len(members) - 1) / 2) * gap, 0.0)
+    return np.nan_to_num((placed - pixels) / to_px)
+
+
+def dodge(fig: Figure, ax, points_xy, artists) -> np.ndarray:
+    """Freeze the layout, then move the artists of each point (artists[i]: a list of artists or containers,
+    e.g. its marker and error bars) by its dodge_offsets. Returns the offsets, in points."""
+    freeze_layout(fig, ax)
+    offsets = dodge_offsets(ax, points_xy)
+    for (dx, dy), group in zip(offsets, artists, strict=True):
+        if dx or dy:
+            for artist in group:
+                for part in artist.get_children() if isinstance(artist, Container) else [artist]:
+                    part.set_transform(shifted(fig, ax, dx, dy))
+    return offsets
+
+
+def shifted(fig: Figure, ax, dx: float, dy: float):
+    """The data transform of ax moved by (dx, dy) points on screen."""
+    return ax.transData + ScaledTranslation(dx / 72.0, dy / 72.0, fig.dpi_scale_trans)
+
+
 def _overlap(a: tuple, b: tuple) -> float:
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     return w * h if w > 0 and h > 0 else 0.0
 
 
-def place_labels(fig: Figure, ax, xs, ys, texts, points_xy, segments=(), fontsize: float = 7.5) -> None:
+def place_labels(fig: Figure, ax, xs, ys, texts, points_xy, segments=(), fontsize: float = 7.5, *,
+                 shifts=None, point_shifts=None) -> None:
     """Annotate (xs[i], ys[i]) with texts[i], each offset chosen greedily so that the label overlaps as
     little as possible other labels, the plotted points (points_xy), lines through the data (segments:
     polylines in data coordinates, e.g. error bars and the frontier) and the axes edges, and sits nearer
-    its own point than any other. The layout is frozen first so that display coordinates hold."""
+    its own point than any other. shifts / point_shifts: where the labelled points / all points were dodged
+    to, in points (dodge). The layout is frozen first so that display coordinates hold."""
     if not len(texts):
         return
-    fig.draw_without_rendering()  # runs the constrained layout
-    fig.set_layout_engine("none")  # positions from the constrained layout, fixed from here on
+    freeze_layout(fig)
     renderer = fig.canvas.get_renderer()
     to_px = fig.dpi / 72.0
     box = ax.get_window_extent(renderer)
     frame = (box.x0, box.y0, box.x1, box.y1)
     marker = 5 * to_px
     points = ax.transData.transform(np.asarray(points_xy, dtype=float).reshape(-1, 2))
+    shifts = np.zeros((len(texts), 2)) if shifts is None else np.asarray(shifts, dtype=float)
+    if point_shifts is not None:
+        points = points + np.asarray(point_shifts, dtype=float) * to_px
     obstacles = [(px - marker, py - marker, px + marker, py + marker) for px, py in points]
     for polyline in segments:
         vertices = ax.transData.transform(np.asarray(polyline, dtype=float).reshape(-1, 2))
@@ -49,7 +121,7 @@ def place_labels(fig: Figure, ax, xs, ys, texts, points_xy, segments=(), fontsiz
                 px, py = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
                 obstacles.append((px - 1.5 * to_px, py - 1.5 * to_px, px + 1.5 * to_px, py + 1.5 * to_px))
     obstacles = np.asarray(obstacles, dtype=float).reshape(-1, 4)
-    anchors = ax.transData.transform(np.column_stack([xs, ys]).astype(float))
+    anchors = ax.transData.transform(np.column_stack([xs, ys]).astype(float)) + shifts * to_px
     sizes = []
     for text in texts:
         probe = ax.text(0, 0, text, fontsize=fontsize)
@@ -100,8 +172,9 @@ def place_labels(fig: Figure, ax, xs, ys, texts, points_xy, segments=(), fontsiz
         ha = "left" if dx >= 1 else "right" if dx <= -1 else "center"
         va = "bottom" if dy >= 1 else "top" if dy <= -1 else "center"
         arrow = {"arrowstyle": "-", "color": "#555555", "lw": 0.7, "shrinkA": 1, "shrinkB": 5}
-        ax.annotate(texts[i], (xs[i], ys[i]), xytext=(dx * radius, dy * radius), textcoords="offset points",
-                    ha=ha, va=va, fontsize=fontsize, arrowprops=arrow, zorder=6,
+        ax.annotate(texts[i], (xs[i], ys[i]), xycoords=shifted(fig, ax, *shifts[i]),
+                    xytext=(dx * radius, dy * radius), textcoords="offset points", ha=ha, va=va,
+                    fontsize=fontsize, arrowprops=arrow, zorder=6,
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
 
 

@@ -1,8 +1,16 @@
-"""The leaderboard: per block and position, accuracy over seeds with cost figures."""
+"""The leaderboard: per block and position, accuracy over seeds with cost figures.
+
+Two forms of it: `leaderboard_table`, every column per cell (results/leaderboard.csv), and
+`build_leaderboard`, a few headline numbers per cell (metrics/leaderboard.json), small enough for
+`dvc metrics show` and `dvc exp show` to print readably. `noise_check` is how much the benchmark's
+latency varies: the baseline network is the same network at every position.
+"""
 from __future__ import annotations
 
+import pandas as pd
+
 from blockzoo.names import BASELINE_BLOCK
-from blockzoo.report.summary import summarize
+from blockzoo.report.summary import DEFAULT_LATENCY, numeric, summarize
 
 COST_COLUMNS = {
     "params": "profile.params_total",
@@ -10,55 +18,110 @@ COST_COLUMNS = {
     "flops": "profile.flops_total",
     "flops_deploy": "profile.flops_total_deploy",
     "latency_b1_ms": "benchmark.latency_b1_ms",
+    "latency_b1_ms_p10": "benchmark.latency_b1_ms_p10",
+    "latency_b1_ms_p90": "benchmark.latency_b1_ms_p90",
     "latency_ms": "benchmark.latency_ms",
+    "latency_ms_p10": "benchmark.latency_ms_p10",
+    "latency_ms_p90": "benchmark.latency_ms_p90",
     "throughput": "benchmark.throughput",
+    "busy": "benchmark.busy",
 }
+# The headline of a cell in metrics/leaderboard.json and the digits kept: costs in the deploy form,
+# latency at batch 1 (what the figures show).
+HEADLINE = {"test_acc_mean": 4, "test_acc_std": 4, "latency_b1_ms": 2, "mflops": 1, "params_m": 3, "rank": 0}
+
+
+def leaderboard_table(frame) -> pd.DataFrame:
+    """One row per block@position of a results frame (results.read_results), every column.
+
+    Accuracy: test/val accuracy mean and std over the seeds that completed (blockzoo.report.summary: the one
+    definition of a cell's accuracy), seed counts; the cost columns; mflops and params_m (deploy form where
+    measured); and the rank by test accuracy (equal accuracies share a rank: the baseline network is the same
+    at every position).
+    """
+    summary = summarize(frame)
+    rows = []
+    for row in summary.cells.itertuples(index=False):
+        rows_of_cell = frame[(frame["block"] == row.block) & (frame["position"] == row.position)]
+        costs = {name: _first(rows_of_cell, column) for name, column in COST_COLUMNS.items()}
+        rows.append({
+            "cell": row.cell, "block": row.block, "position": row.position,
+            "seeds_completed": int(row.n_seeds), "seeds_diverged": int(row.n_diverged),
+            "test_acc_mean": row.test_acc, "test_acc_std": row.test_acc_std, "val_acc_mean": row.val_acc,
+            "mflops": _deploy_or_train(costs, "flops") / 1e6, "params_m": _deploy_or_train(costs, "params") / 1e6,
+            **costs,
+        })
+    table = pd.DataFrame(rows, columns=["cell", "block", "position", "seeds_completed", "seeds_diverged",
+                                        "test_acc_mean", "test_acc_std", "val_acc_mean", "mflops", "params_m",
+                                        *COST_COLUMNS])
+    table.insert(3, "rank", table["test_acc_mean"].rank(method="min", ascending=False).astype("Int64"))
+    return table
 
 
 def build_leaderboard(frame) -> dict:
-    """Summarise a results frame (results.read_results) into the leaderboard dict.
+    """The leaderboard dict of a results frame: the headline numbers per cell, per block and the noise check.
 
-    cells: one entry per block@position: test/val accuracy mean and std over the seeds that completed
-    (blockzoo.report.summary: the one definition of a cell's accuracy), seed counts, the cost columns
-    and the rank (equal accuracies share a rank: the baseline network is the same at every position).
     blocks: per block, accuracy averaged over positions and the position sensitivity: the spread
     (max - min, in accuracy points) over positions of the block's gain over the baseline at the same
     position. Subtracting the baseline removes how hard each position is to change; the baseline's own
     value is therefore 0. Without a baseline row the raw accuracy spread is used.
     """
-    summary = summarize(frame)
-    cells = {}
-    for row in summary.cells.itertuples(index=False):
-        rows = frame[(frame["block"] == row.block) & (frame["position"] == row.position)]
-        cells[row.cell] = {
-            "block": row.block,
-            "position": row.position,
-            "seeds_completed": int(row.n_seeds),
-            "seeds_diverged": int(row.n_diverged),
-            "test_acc_mean": _number(row.test_acc),
-            "test_acc_std": _number(row.test_acc_std),
-            "val_acc_mean": _number(row.val_acc),
-            **{name: _first(rows, column) for name, column in COST_COLUMNS.items()},
-        }
-    ranked = sorted((cell["test_acc_mean"], name) for name, cell in cells.items() if cell["test_acc_mean"] is not None)
-    for _name, cell in cells.items():
-        if cell["test_acc_mean"] is not None:
-            cell["rank"] = 1 + sum(acc > cell["test_acc_mean"] for acc, _ in ranked)
-    return {
-        "trained_runs": int(sum(cell["seeds_completed"] for cell in cells.values())),
+    table = leaderboard_table(frame)
+    cells = {row["cell"]: {name: _rounded(row[name], digits) for name, digits in HEADLINE.items()}
+             for row in table.to_dict("records")}
+    board = {
+        "trained_runs": int(table["seeds_completed"].sum()),
         "cells": cells,
-        "blocks": _block_summaries(cells),
+        "blocks": _block_summaries(table),
     }
+    check = noise_check(frame)
+    if check is not None:
+        board["noise_check"] = {"measurements": check["measurements"],
+                                "spread_pct": _rounded(check["spread_pct"], 1)}
+    return board
 
 
-def _block_summaries(cells: dict) -> dict:
-    baseline = {cell["position"]: cell["test_acc_mean"] for cell in cells.values() if cell["block"] == BASELINE_BLOCK}
-    blocks: dict[str, dict] = {}
-    for cell in cells.values():
-        blocks.setdefault(cell["block"], {})[cell["position"]] = cell["test_acc_mean"]
+def noise_check(frame, latency_column: str = DEFAULT_LATENCY) -> dict | None:
+    """The spread of the baseline network's latency over the positions it stands at (None without it).
+
+    The baseline network is the same at every position, so differing latencies there are the benchmark's
+    noise: spread_pct = (max - min) / min. Equal values are one measurement copied to each position; then
+    the spread is that measurement's own p10-p90 range over its median (None where not recorded).
+    """
+    rows = frame[frame["block"] == BASELINE_BLOCK]
+    latency = numeric(rows, latency_column).groupby(rows["position"].to_numpy()).median().dropna()
+    latency = latency[latency > 0]
+    if latency.empty:
+        return None
+    low, high, measurements = float(latency.min()), float(latency.max()), int(latency.nunique())
+    check = {"column": latency_column, "measurements": measurements, "latency_min_ms": low, "latency_max_ms": high,
+             "spread_pct": (high - low) / low * 100}
+    if measurements == 1:
+        p10, p90 = (_rounded(numeric(rows, f"{latency_column}_{q}").median(), 6) for q in ("p10", "p90"))
+        spread = None if p10 is None or p90 is None else (p90 - p10) / low * 100
+        check.update(p10_ms=p10, p90_ms=p90, spread_pct=spread)
+    return check
+
+
+def noise_line(check: dict) -> str:
+    """The noise check in one line, e.g. 'noise check: the baseline network measured 3 times: ...'."""
+    what = check["column"].removeprefix("benchmark.")
+    if check["measurements"] > 1:
+        return (f"noise check: the baseline network measured {check['measurements']} times ({what}): latency "
+                f"{check['latency_min_ms']:.3g}-{check['latency_max_ms']:.3g} ms (spread {check['spread_pct']:.1f}%)")
+    line = f"noise check: the baseline network measured once ({what}): latency {check['latency_min_ms']:.3g} ms"
+    if check["spread_pct"] is not None:
+        line += (f", its timings' p10-p90 {check['p10_ms']:.3g}-{check['p90_ms']:.3g} ms "
+                 f"(spread {check['spread_pct']:.1f}%)")
+    return line + "; measure it at each position to see the noise between runs"
+
+
+def _block_summaries(table: pd.DataFrame) -> dict:
+    accuracy = {(r["block"], r["position"]): _rounded(r["test_acc_mean"], 8) for r in table.to_dict("records")}
+    baseline = {p: a for (b, p), a in accuracy.items() if b == BASELINE_BLOCK}
     summaries = {}
-    for block, by_position in blocks.items():
-        accuracies = {p: a for p, a in by_position.items() if a is not None}
+    for block in dict.fromkeys(b for b, _ in accuracy):
+        accuracies = {p: a for (b, p), a in accuracy.items() if b == block and a is not None}
         if not accuracies:
             summaries[block] = {"test_acc_mean": None, "best_position": None, "position_sensitivity": None}
             continue
@@ -67,15 +130,22 @@ def _block_summaries(cells: dict) -> dict:
         else:
             scores = list(accuracies.values())
         summaries[block] = {
-            "test_acc_mean": sum(accuracies.values()) / len(accuracies),
+            "test_acc_mean": round(sum(accuracies.values()) / len(accuracies), 4),
             "best_position": max(accuracies, key=accuracies.get),
-            "position_sensitivity": (max(scores) - min(scores)) * 100 if len(scores) > 1 else None,
+            "position_sensitivity": round((max(scores) - min(scores)) * 100, 2) if len(scores) > 1 else None,
         }
     return summaries
 
 
-def _number(value) -> float | None:
-    return None if value is None or value != value else float(value)
+def _deploy_or_train(costs: dict, kind: str) -> float:
+    value = costs[f"{kind}_deploy"] if costs[f"{kind}_deploy"] is not None else costs[kind]
+    return float("nan") if value is None else float(value)
+
+
+def _rounded(value, digits: int):
+    if value is None or pd.isna(value):
+        return None
+    return int(value) if digits == 0 else round(float(value), digits)
 
 
 def _first(rows, column: str):
@@ -85,4 +155,4 @@ def _first(rows, column: str):
     if values.empty:
         return None
     value = values.iloc[0]
-    return float(value) if isinstance(value, float) else int(value)
+    return value.item() if hasattr(value, "item") else value

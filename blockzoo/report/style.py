@@ -29,6 +29,7 @@ FRONTIER_COLOUR = "#9a9a9a"
 POSITION_COLOURS = {"early": "#c6dbef", "mid": "#6baed6", "late": "#2171b5"}
 BASELINE_MARK = "#d95f02"  # orange: stands out on the blue bars and from the black error bars
 
+SI_UNITS = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
 FONT = {"font.size": 9, "axes.titlesize": 11, "axes.labelsize": 9.5, "legend.fontsize": 8, "legend.title_fontsize": 8.5,
         "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "axes.spines.top": False, "axes.spines.right": False}
 
@@ -104,6 +105,33 @@ def maybe_log(ax, axis: str, values) -> bool:
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
     return True
+
+
+def si_unit(value: float) -> tuple[float, str]:
+    """The largest of G, M and K not above |value| (1 and no suffix below a thousand)."""
+    return next(((factor, suffix) for factor, suffix in SI_UNITS if abs(value) >= factor), (1.0, ""))
+
+
+def si_text(value: float, unit: tuple[float, str] | None = None) -> str:
+    """A count as e.g. '40K', '0.5M', '1.2G': in `unit` (factor, suffix), else in its own."""
+    if value == 0:
+        return "0"
+    factor, suffix = unit or si_unit(value)
+    if abs(value / factor) >= 1000:  # a tick past the data's range: its own unit, never '1e+03K'
+        factor, suffix = si_unit(value)
+    return f"{value / factor:.3g}{suffix}"
+
+
+def si_axis(ax, axis: str, values, scale: float = 1.0) -> None:
+    """Ticks of a count axis (values times `scale`) in K, M or G, e.g. '40K, 60K, 80K' or '0.5M, 1M'.
+
+    A linear axis takes one unit, from the largest value; a log axis spans decades, so each tick its own."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    finite = [abs(v) * scale for v in values if v == v]
+    log = (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log"
+    unit = None if log or not finite else si_unit(max(finite))
+    target.set_major_formatter(FuncFormatter(lambda v, _: si_text(v * scale, unit)))
+    target.set_minor_formatter(NullFormatter())
 
 
 def save_png(fig: Figure, path: Path) -> Path:
