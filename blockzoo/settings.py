@@ -78,6 +78,7 @@ class TrainSettings(Settings):
     device: str = field(default="auto", metadata=DEVICE)
     precision: Precision = "auto"  # auto: bf16-mixed on a GPU that supports it, else 32-true
     channels_last: bool | None = None  # null: on
+    compile: bool = False  # torch.compile the network (its compile time is reported apart from the throughput)
     limit_train_batches: int | None = field(default=None, metadata=POSITIVE)  # batches per epoch, for smoke tests
 
 

@@ -1,7 +1,8 @@
 """Stage `aggregate`: the cells of this run -> results.csv, curves.csv, the leaderboard and the figures.
 
 Usage (dvc.yaml): python stages/aggregate.py METRICS_DIR CURVES_DIR RESULTS_DIR LEADERBOARD_JSON FIGURES_DIR
-The baseline network is one cell measured once; here it becomes the baseline block's row at every position.
+The baseline network is one cell measured once; here it becomes the baseline block's row at every position,
+with the latency its noise_check stage measured at that position where there is one (the noise check).
 The leaderboard is written twice: every column per cell to RESULTS_DIR/leaderboard.csv, a few headline numbers
 per cell to LEADERBOARD_JSON (the tracked metrics); the noise check of the latency is printed and written to
 RESULTS_DIR/noise_check.json.
@@ -26,15 +27,19 @@ def cell_records(metrics: Path, curves: Path, cells: list[str], positions: list[
     records, runs, missing_train = [], [], 0
     for name in cells:
         block, position = parse_cell(name)
-        measured = [results.read_record(metrics / section / f"{name}.json") for section in ("profile", "benchmark")]
+        profile, benchmark = (results.read_record(metrics / section / f"{name}.json")
+                              for section in ("profile", "benchmark"))
+        trained = []
         for seed in seeds:
             path = metrics / "train" / f"{name}-s{seed}.json"
             if path.is_file():
-                measured.append(results.read_record(path))
+                trained.append(results.read_record(path))
             else:
                 missing_train += 1
         for at in positions if position is None else [position]:
-            records += [results.at_position(record, at) for record in measured]
+            timed_again = metrics / "noise" / f"{name}-{at}.json"
+            timed = results.read_record(timed_again) if position is None and timed_again.is_file() else benchmark
+            records += [results.at_position(record, at) for record in (profile, timed, *trained)]
             runs += [(block, at, seed, curves / f"{name}-s{seed}") for seed in seeds
                      if (metrics / "train" / f"{name}-s{seed}.json").is_file()]
     return records, runs, missing_train

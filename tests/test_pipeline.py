@@ -158,7 +158,8 @@ def test_pipeline_end_to_end(repo):
     assert yaml.safe_load((repo / "params.yaml").read_text())["macro_cells"] == [MACRO]
     stages = of(CELLS) | of([MACRO], prefix="macro_")
     run_in_parallel(repo, sorted(stages, key=lambda stage: "train@" in stage))
-    assert stages_run(dvc(repo, "repro")) == {DYNAMIC, "aggregate"}  # BlockDrop on the trained baseline
+    # BlockDrop on the trained baseline, and the baseline timed again at each position (the noise check)
+    assert stages_run(dvc(repo, "repro")) == {DYNAMIC, "noise_check@early", "noise_check@late", "aggregate"}
 
     # Outputs and leaderboard: the baseline trained once, shown at both positions with the same numbers
     for cell in CELLS:
@@ -177,6 +178,10 @@ def test_pipeline_end_to_end(repo):
     table = pd.read_csv(repo / "results" / "leaderboard.csv")  # every column per cell, beside the small metrics
     assert table["seeds_completed"].tolist() == [1] * 4 and (table["flops"] > 0).all()
     assert board["noise_check"]["measurements"] >= 1 and (repo / "results" / "noise_check.json").is_file()
+    for position in ("early", "late"):  # the baseline's row at each position has that position's own timing
+        timed = json.loads((repo / "metrics" / "noise" / f"ResNetBasicBlock-{position}.json").read_text())
+        assert table.set_index(["block", "position"]).loc[("ResNetBasicBlock", position), "latency_b1_ms"] == \
+            pytest.approx(timed["benchmark"]["latency_b1_ms"], rel=1e-5)
     assert board["blocks"]["ResNetBasicBlock"]["position_sensitivity"] == 0
     assert len((repo / "results" / "results.csv").read_text().splitlines()) == 1 + 4
     assert any((repo / "plots" / "figures").glob("*.png"))

@@ -23,7 +23,9 @@ from blockzoo.cell import Cell
 from blockzoo.settings import DataSettings, ScaffoldSpec, TrainSettings
 from blockzoo.train import run as train_run
 from blockzoo.train.__main__ import main
-from blockzoo.train.module import to_channels_last
+from blockzoo.train.allocator import keep_freed_memory
+from blockzoo.train.module import ScaffoldModule, to_channels_last
+from blockzoo.train.recipes import RECIPES
 from blockzoo.train.run import train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,6 +102,25 @@ def test_tiny_run_writes_a_complete_record_and_its_files(completed):
     best_row = metric_rows(out_dir, "val_acc")[t["best_epoch"]]
     assert best_row[1] == pytest.approx(t["val_acc"]) == max(v for _, v in metric_rows(out_dir, "val_acc"))
     assert json.loads((out_dir / "live" / "metrics.json").read_text())["step"] == EPOCHS - 1
+
+
+def test_compiled_run_learns_the_same_network_and_reports_its_compile_time(completed, tmp_path, fake_cifar100,
+                                                                         data_root):
+    _, eager = completed
+    record = tiny(tmp_path, fake_cifar100, data_root, compile=True)
+    results.validate(record)
+    t = record["train"]
+    assert t["compiled"] and not eager["train"]["compiled"] and t["status"] == "completed"
+    assert t["first_epoch_excess_s"] > 1  # the compilation, in the first epoch, outside the steady throughput
+    # checkpoints of a compiled run hold the eager network's keys: either loads into the other
+    saved = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    assert sorted(saved) == sorted(ScaffoldModule(Cell("ResNetBasicBlock", "mid", ScaffoldSpec(1, 8)).build(),
+                                                  RECIPES["sgd"], steps_per_epoch=2, epochs=EPOCHS).state_dict())
+
+
+def test_the_cpu_allocator_keeps_freed_memory():
+    assert keep_freed_memory() == sys.platform.startswith("linux")  # glibc here; a no-op elsewhere
+    assert keep_freed_memory() == sys.platform.startswith("linux")  # once per process, then a no-op
 
 
 def test_a_finished_run_is_trained_again_from_scratch(tmp_path, fake_cifar100, data_root, capsys):

@@ -16,7 +16,7 @@ from blockzoo.errors import cli_errors
 
 # option -> (settings section, field); defaults are the settings classes' own (blockzoo/settings.py)
 TRAIN_OPTIONS = ("recipe", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "device", "precision",
-                 "channels_last", "limit_train_batches")
+                 "channels_last", "compile", "limit_train_batches")
 DATA_OPTIONS = {"data_root": "root", "data_url": "url", "data_archive": "archive", "data_md5": "md5",
                 "val_size": "val_size", "split_seed": "split_seed"}
 NUMBERS = {"epochs": int, "batch_size": int, "limit_train_batches": int, "val_size": int, "split_seed": int,
@@ -36,6 +36,9 @@ def build_parser() -> cli.Parser:
         if name == "channels_last":
             group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help="channels-last memory format (default on)")
+        elif name == "compile":
+            group.add_argument("--compile", action="store_true", default=argparse.SUPPRESS,
+                               help="torch.compile the network (default off)")
         else:
             group.add_argument(f"--{name.replace('_', '-')}", type=NUMBERS.get(name, str), default=argparse.SUPPRESS)
     group = p.add_argument_group("data (the dataset is --dataset)")

@@ -49,10 +49,14 @@ class ScaffoldModule(L.LightningModule):
     """
 
     def __init__(
-        self, net: ScaffoldNet, recipe: Recipe, *, steps_per_epoch: int, epochs: int, channels_last: bool = False
+        self, net: ScaffoldNet, recipe: Recipe, *, steps_per_epoch: int, epochs: int, channels_last: bool = False,
+        compile: bool = False,
     ):
         super().__init__()
         self.net = to_channels_last(net) if channels_last else net
+        # The compiled forward shares net's parameters; kept out of the registered children so that
+        # checkpoints hold the same keys with and without compile.
+        self.__dict__["_forward"] = torch.compile(self.net) if compile else self.net
         self.recipe = recipe
         # Given, not trainer.estimated_stepping_batches: that loads (and starts iterating) the training
         # loader before a resumed run's epoch is restored.
@@ -66,7 +70,7 @@ class ScaffoldModule(L.LightningModule):
         self._counts: dict[str, int] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self._forward(x)
 
     # --- optimiser ---------------------------------------------------------------------------
 
@@ -115,14 +119,14 @@ class ScaffoldModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        logits = self.net(x)
+        logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
         self._accumulate("train", logits, y, loss * len(y))
         return loss
 
     def _eval_step(self, split: str, batch) -> None:
         x, y = batch
-        logits = self.net(x)
+        logits = self(x)
         # Validation and test losses are plain cross-entropy, comparable across recipes.
         self._accumulate(split, logits, y, F.cross_entropy(logits.float(), y, reduction="sum"))
 
@@ -202,6 +206,15 @@ class ScaffoldModule(L.LightningModule):
     def wall_time_s(self) -> float:
         """Training wall time over every session, up to now."""
         return self._wall_before + time.perf_counter() - self._session_start
+
+    def first_epoch_excess_s(self) -> float | None:
+        """How much longer this session's first epoch took than its images at the steady rate: the warm-up,
+        and with compile on, the compilation. None until a second epoch ran."""
+        first = [e for e in self.history if e["session_epoch"] == 0]
+        rate = self.throughput()
+        if not first or rate is None or len(self.history) < 2:
+            return None
+        return max(0.0, first[-1]["train_seconds"] - first[-1]["train_images"] / rate)
 
     def throughput(self) -> float | None:
         """Training images/s over the training steps (loader included, validation excluded); the first

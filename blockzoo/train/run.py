@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import warnings
@@ -35,6 +36,7 @@ from blockzoo.data.splits import load_splits
 from blockzoo.environment import collect_environment, loaded_code
 from blockzoo.errors import BlockzooError
 from blockzoo.settings import DataSettings, TrainSettings
+from blockzoo.train.allocator import keep_freed_memory
 from blockzoo.train.module import Diverged, EpochLoader, LiveLogger, ScaffoldModule
 from blockzoo.train.recipes import Recipe, resolve_recipe
 
@@ -101,6 +103,8 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     device = resolved.device
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
+    elif os.environ.get("BLOCKZOO_MALLOC") != "default":  # the A/B switch of scripts/bench_train_throughput.py
+        keep_freed_memory()
     info = data.info
     loader_kwargs = dict(batch_size=settings.batch_size, mean=info.mean, std=info.std, device=device,
                          channels_last=resolved.channels_last)
@@ -109,7 +113,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     val_loader = DeviceLoader(splits.val_x, splits.val_y, **loader_kwargs)
     steps_per_epoch = min(len(train_data), settings.limit_train_batches or len(train_data))
     module = ScaffoldModule(net, resolved.recipe, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
-                            channels_last=resolved.channels_last)
+                            channels_last=resolved.channels_last, compile=settings.compile)
     logger = LiveLogger(dir=str(out / "live"), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
     logger.log_hyperparams({"cell": cell.name, "seed": seed, **identity["train"]})
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_acc", mode="max", save_top_k=1,
@@ -136,6 +140,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
         raise
     epochs_run = len(module.history) if diverged_epoch is None else diverged_epoch + 1
     wall_time_s, throughput = module.wall_time_s(), module.throughput()
+    first_epoch_excess_s = module.first_epoch_excess_s()
 
     # The test set is used here only: once, on the best checkpoint.
     best_epoch: dict[str, Any] = {}  # stays empty when no epoch finished with a finite loss
@@ -157,6 +162,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
         "diverged_epoch": diverged_epoch, "best_epoch": best_epoch.get("epoch"),
         **{key: best_epoch.get(key) for key in ("val_acc", "val_loss", "test_acc", "test_loss")},
         "wall_time_s": wall_time_s, "throughput": throughput, "precision": resolved.precision,
+        "first_epoch_excess_s": first_epoch_excess_s, "compiled": settings.compile,
         "env": collect_environment(device),
     }, seed=seed)
     results.write_record(record_path, record)
