@@ -65,7 +65,7 @@ def print_costs(records: list[dict]) -> None:
         "or one elementwise op = 1 FLOP.",
         f"mem: measured peak of an eval forward / one SGD training step at batch {p['memory_batch_size']}, train form, "
         f"on {p['memory_device']}.",
-        f"latency b1: deploy form, median of {b['repeats']}; img/s: deploy form at batch {b['batch_size']}; "
+        f"latency b1: deploy form, median of the steadiest round; img/s: deploy form at batch {b['batch_size']}; "
         f"{b['device']}, {b['dtype']}, {b['threads']} threads.",
     ]
     cli.print_table("blockzoo: the costs of each block at each position",
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     for name, help_text in (("batch-size", "the large benchmark batch (default: cpu 32, cuda 256)"),
                             ("warmup", "untimed iterations (default: cpu 2, cuda 20)"),
-                            ("repeats", "timed iterations (default: cpu 5, cuda 100)"),
+                            ("repeats", "timed iterations per round (default: cuda 100, cpu as many as fill 0.3 s)"),
                             ("memory-batch-size", "batch of the memory measurement (default: cpu 8, cuda 64)")):
         parser.add_argument(f"--{name}", type=int, metavar="N", help=help_text)
     parser.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads for the benchmark")

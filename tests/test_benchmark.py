@@ -132,7 +132,8 @@ class Sleeper(nn.Module):
         return x
 
 
-def test_a_noisy_round_is_timed_again_until_the_spread_is_small():
+def test_a_noisy_round_is_timed_again_until_the_spread_is_small(monkeypatch):
+    monkeypatch.setattr("blockzoo.benchmark.load.BUSY_OTHERS_SHARE", 1.0)  # the rounds' spread alone decides here
     images = torch.zeros(2, 3, 4, 4)
     noisy_then_steady = Sleeper(5, 5, 40, 5, 5, 5)  # one slow pass in the first round of 5
     measured = time_stably(noisy_then_steady, images, warmup=0, repeats=5)
@@ -160,3 +161,10 @@ def test_other_processes_using_the_cpus_make_the_machine_busy():
             hog.kill()
             hog.wait()
     assert busy.load.busy and busy.load.others_cpu_share > BUSY_OTHERS_SHARE
+
+
+def test_cpu_rounds_last_long_enough_unless_repeats_are_given():
+    fast = Sleeper(1)
+    measured = time_stably(fast, torch.zeros(1), warmup=1, repeats=5, max_rounds=1, min_round_s=0.05)
+    assert 20 <= measured.repeats <= 50  # ~1 ms passes: about 0.05 s of them
+    assert time_stably(fast, torch.zeros(1), warmup=1, repeats=5, max_rounds=1).repeats == 5

@@ -24,7 +24,8 @@ def print_benchmark(record: dict) -> None:
     notes = [
         f"{b['device']} ({b['env']['gpu_model'] or b['env']['cpu_model']}), {b['dtype']}, "
         f"{'channels-last' if b['channels_last'] else 'contiguous'}, {b['threads']} threads; eval mode, "
-        f"inference_mode; {b['warmup']} warm-up + rounds of {b['repeats']} timed iterations per row",
+        f"inference_mode; {b['warmup']} warm-up + rounds of timed iterations ({b['repeats']} "
+        "at the large batch)",
         f"{b['rounds']} round(s); spread (p90-p10)/median {b['latency_spread']:.1%}; "
         + ("BUSY: " if b["busy"] else "")
         + (f"other processes used {b['others_cpu_share']:.0%} of the CPUs" if b["others_cpu_share"] is not None
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="the large batch (default: 32 on a CPU, 256 on a GPU)")
     parser.add_argument("--warmup", type=int, metavar="N", help="untimed iterations (default: 2 on a CPU, 20 on a GPU)")
-    parser.add_argument("--repeats", type=int, metavar="N", help="timed iterations (default: 5 on a CPU, 100 on a GPU)")
+    parser.add_argument("--repeats", type=int, metavar="N",
+                        help="timed iterations per round (default: GPU 100; CPU as many as fill 0.3 s, 5-200)")
     parser.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
     from blockzoo.benchmark.measure import benchmark_cell

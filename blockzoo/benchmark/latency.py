@@ -9,6 +9,7 @@ round is reported, marked unstable.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -32,13 +33,16 @@ DTYPES = {
 @dataclass(frozen=True)
 class Timing:
     warmup: int
-    repeats: int
+    repeats: int  # the fewest timed passes per round
     batch_size: int  # the large batch
+    min_round_s: float = 0.0  # more passes per round until a round lasts this long (at most MAX_REPEATS)
 
 
-# a GPU forward takes milliseconds, a CPU one at batch 256 seconds (2 cores): a smaller large batch there
-DEFAULT_TIMING = {"cpu": Timing(warmup=2, repeats=5, batch_size=32),
+# a GPU forward takes milliseconds, a CPU one at batch 256 seconds (2 cores): a smaller large batch there.
+# On the CPU a round of 5 passes of a 1 ms network gave p10-p90 spreads of 10-30%: rounds last 0.3 s instead.
+DEFAULT_TIMING = {"cpu": Timing(warmup=2, repeats=5, batch_size=32, min_round_s=0.3),
                   "cuda": Timing(warmup=20, repeats=100, batch_size=256)}
+MAX_REPEATS = 200
 
 
 def check_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -102,12 +106,19 @@ class Measured:
     stats: dict[str, float]  # latency_stats() of the round reported
     load: Load  # how busy the machine was during that round
     rounds: int  # rounds timed
+    repeats: int  # timed passes per round
     stable: bool  # that round's spread was within SPREAD_TARGET and the machine was not busy
 
 
 def time_stably(model: nn.Module, images: torch.Tensor, warmup: int, repeats: int,
-                max_rounds: int = MAX_ROUNDS) -> Measured:
-    """Rounds of `repeats` timed passes (after `warmup`) until one is quiet and tight, at most max_rounds."""
+                max_rounds: int = MAX_ROUNDS, min_round_s: float = 0.0) -> Measured:
+    """Rounds of `repeats` timed passes (after `warmup`) until one is quiet and tight, at most max_rounds.
+
+    min_round_s > 0: more passes per round, up to MAX_REPEATS, so that a round lasts about that long (the
+    last warm-up pass is timed to tell how many)."""
+    if min_round_s > 0:
+        one_pass_s = time_forward(model, images, max(0, warmup - 1), 1)[0] / 1e3
+        repeats, warmup = max(repeats, min(MAX_REPEATS, math.ceil(min_round_s / max(one_pass_s, 1e-6)))), 0
     rounds: list[tuple[dict[str, float], Load]] = []
     threads = 1 if images.device.type == "cuda" else torch.get_num_threads()
     for _ in range(max_rounds):
@@ -116,9 +127,9 @@ def time_stably(model: nn.Module, images: torch.Tensor, warmup: int, repeats: in
         stats = latency_stats(times, len(images))
         rounds.append((stats, watch.load))
         if _counts(stats, watch.load):
-            return Measured(stats, watch.load, len(rounds), True)
+            return Measured(stats, watch.load, len(rounds), repeats, True)
     stats, load = min(rounds, key=lambda r: (r[1].busy, r[0]["spread"]))
-    return Measured(stats, load, len(rounds), False)
+    return Measured(stats, load, len(rounds), repeats, False)
 
 
 def _counts(stats: dict[str, float], load: Load) -> bool:

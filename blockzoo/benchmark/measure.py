@@ -33,6 +33,7 @@ def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dic
     default = DEFAULT_TIMING[device.type]
     warmup = default.warmup if settings.warmup is None else settings.warmup
     repeats = default.repeats if settings.repeats is None else settings.repeats
+    min_round_s = default.min_round_s if settings.repeats is None else 0.0  # repeats given: exactly that many
     batch_size = default.batch_size if settings.batch_size is None else settings.batch_size
     net = cell.build()
     spec = cell.scaffold
@@ -46,7 +47,7 @@ def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dic
             for batch in (1, batch_size):
                 images = torch.randn(batch, spec.in_chans, spec.input_size, spec.input_size, device=device, dtype=dtype)
                 images = images.contiguous(memory_format=memory_format)
-                measured[form, batch] = time_stably(model, images, warmup, repeats)
+                measured[form, batch] = time_stably(model, images, warmup, repeats, min_round_s=min_round_s)
         env = collect_environment(device)
     if "train" not in forms:
         measured["train", 1] = measured["deploy", 1]
@@ -69,7 +70,7 @@ def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dic
         "threads": env["threads"],
         "batch_size": batch_size,
         "warmup": warmup,
-        "repeats": repeats,
+        "repeats": measured["deploy", batch_size].repeats,  # per round; batch 1 fills its rounds the same way
         "latency_b1_ms": deploy_b1["median"],
         "latency_b1_ms_p10": deploy_b1["p10"],
         "latency_b1_ms_p90": deploy_b1["p90"],
