@@ -1,12 +1,7 @@
 """Run the pipeline of the committed code with a named setting, and publish its reports under reference/NAME/.
 
-    python scripts/reference_run.py [--workdir DIR] NAME [OVERRIDE ...]
+    python scripts/reference_run.py NAME [OVERRIDE ...]
     python scripts/reference_run.py macro-fashion-mnist setting=macro_tryout
-    python scripts/reference_run.py --workdir ~/ref-fm fashion-mnist setting=reference
-
---workdir keeps the worktree (DVC cache and all) in DIR: run again after a commit and `dvc repro` there
-re-runs only the stages the commit changed (a report change: the aggregate alone); RUN.md then lists
-each run's commit and wall time.
 
 The run happens in a temporary worktree of HEAD (so it is the code as committed: commit first), with
 params.yaml composed from conf/ and the overrides, through `dvc repro`. Published: the results table(s),
@@ -38,7 +33,7 @@ def sh(cwd: Path, *args: str) -> str:
     return proc.stdout
 
 
-def describe(params: dict, run: Path, runs: list[dict], overrides: list[str]) -> str:
+def describe(params: dict, run: Path, seconds: float, commit: str, overrides: list[str]) -> str:
     """RUN.md: what the run is and is not."""
     env = {}
     for path in sorted((run / "metrics" / "benchmark").glob("*.json")):
@@ -66,10 +61,8 @@ def describe(params: dict, run: Path, runs: list[dict], overrides: list[str]) ->
            f"{dynamic['limit_train_batches'] or 'all'} batches of {dynamic['batch_size']}."]
           if dynamic["cells"] else []),
         f"- Machine: {env.get('cpu_model', '?')} ({env.get('device', '?')}, {env.get('threads', '?')} threads), "
-        f"torch {env.get('torch', '?')}; wall time of the whole run "
-        + "; then ".join(f"{r['minutes']:.1f} min (commit {r['commit'][:8]}: {r['stages']})" for r in runs) + ".",
-        f"- Code: commit {runs[-1]['commit']} (dvc.lock there says which code each stage ran). "
-        "Settings: params.yaml beside this file.",
+        f"torch {env.get('torch', '?')}; wall time of the whole run {seconds / 60:.1f} min.",
+        f"- Code: commit {commit}. Settings: params.yaml beside this file.",
         "",
         "What it is not: a CIFAR-100 result, nor the accuracy these networks reach with a full budget; it shows the "
         "pipeline end to end with real data and ranks the networks under this short budget only.",
@@ -77,33 +70,17 @@ def describe(params: dict, run: Path, runs: list[dict], overrides: list[str]) ->
     return "\n".join(lines) + "\n"
 
 
-_RUNS = ".reference-runs.json"  # in a --workdir: the runs made there so far
-
-
-def _runs_so_far(run: Path, workdir: Path | None) -> list[dict]:
-    if workdir is None or not (run / _RUNS).is_file():
-        return []
-    return json.loads((run / _RUNS).read_text())
-
-
 def main() -> int:
-    args = sys.argv[1:]
-    workdir = None
-    if args[:1] == ["--workdir"] and len(args) > 1:
-        workdir, args = Path(args[1]).expanduser().resolve(), args[2:]
-    if not args or args[0].startswith("-"):
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
-    name, overrides = args[0], args[1:]
+    name, overrides = sys.argv[1], sys.argv[2:]
     if sh(ROOT, "git", "status", "--porcelain", "--", "blockzoo", "stages", "conf", "dvc.yaml").strip():
         print("note: blockzoo/, stages/, conf/ or dvc.yaml have uncommitted changes; the run uses HEAD without them")
     commit = sh(ROOT, "git", "rev-parse", "HEAD").strip()
     target = ROOT / "reference" / name
     with tempfile.TemporaryDirectory(prefix="blockzoo-reference-") as tmp:
-        run = workdir or Path(tmp) / "run"
-        if (run / ".git").exists():
-            sh(run, "git", "checkout", "--detach", "--force", commit)
-        else:
-            sh(ROOT, "git", "worktree", "add", "--detach", str(run), commit)
+        run = Path(tmp) / "run"
+        sh(ROOT, "git", "worktree", "add", "--detach", str(run), commit)
         try:
             sh(run, sys.executable, "scripts/compose_params.py", *overrides)
             start = time.perf_counter()
@@ -113,9 +90,6 @@ def main() -> int:
             if repro.returncode != 0:
                 sys.exit(f"error: dvc repro failed in {run} (exit {repro.returncode})")
             seconds = time.perf_counter() - start
-            earlier = _runs_so_far(run, workdir)
-            runs = earlier + [{"commit": commit, "minutes": seconds / 60,
-                               "stages": "the stages its changes touched" if earlier else "every stage"}]
             params = yaml.safe_load((run / "params.yaml").read_text())
             staging = Path(tmp) / "published"
             shutil.copytree(run / "results", staging / "results")
@@ -125,16 +99,13 @@ def main() -> int:
                 shutil.copy2(grid, staging / "figures" / "images_by_blocks" / f"{grid.parent.name}.png")
             shutil.copy2(run / "metrics" / "leaderboard.json", staging / "leaderboard.json")
             shutil.copy2(run / "params.yaml", staging / "params.yaml")
-            (staging / "RUN.md").write_text(describe(params, run, runs, overrides))
-            if workdir:
-                (run / _RUNS).write_text(json.dumps(runs, indent=1) + "\n")
+            (staging / "RUN.md").write_text(describe(params, run, seconds, commit, overrides))
             if target.exists():
                 shutil.rmtree(target)
             target.parent.mkdir(exist_ok=True)
             shutil.move(str(staging), target)  # the old reports are replaced only once the new ones are complete
         finally:
-            if not workdir:
-                subprocess.run(["git", "worktree", "remove", "--force", str(run)], cwd=ROOT, capture_output=True)
+            subprocess.run(["git", "worktree", "remove", "--force", str(run)], cwd=ROOT, capture_output=True)
     print(f"published {target.relative_to(ROOT)}/ ({seconds / 60:.1f} min)")
     return 0
 
