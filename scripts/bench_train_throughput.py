@@ -214,8 +214,7 @@ VARIANTS = {  # name: (channels_last, bf16, compile); the allocator comes from B
 
 
 def run_variant(args, device: torch.device) -> None:
-    if os.environ.get("BLOCKZOO_MALLOC") != "default":
-        keep_freed_memory()
+    keep_freed_memory()  # unless BLOCKZOO_MALLOC=default
     channels_last, bf16, compile = VARIANTS[args.variant]
     best, warmup_s = 0.0, 0.0
     for _ in range(3):

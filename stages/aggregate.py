@@ -94,12 +94,12 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
     curves = curves_table(runs)
     atomic.write_text(ROOT / results_dir / "curves.csv", curves.to_csv(index=False, lineterminator="\n"))
     frame = results.parse_results(text)
+    table, check = leaderboard_table(frame), noise_check(frame)
     atomic.write_text(ROOT / results_dir / "leaderboard.csv",
-                      leaderboard_table(frame).to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    check = noise_check(frame)
+                      table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     if check is not None:
         atomic.write_json(ROOT / results_dir / "noise_check.json", {**check, "line": noise_line(check)})
-    leaderboard = build_leaderboard(frame)
+    leaderboard = build_leaderboard(table, check)
     dynamic = dynamic_runs(ROOT / metrics_dir, params["dynamic"])
     if dynamic is not None:
         from blockzoo.dynamic.report import leaderboard_entries

@@ -19,6 +19,11 @@ STAGE_COLUMNS = {f"{kind}_{stage}{form}": value
                  for kind in ("params", "flops") for form in ("", "_deploy")}
 
 
+def board_of(frame) -> dict:
+    """The leaderboard dict of a results frame, as the aggregate stage builds it."""
+    return build_leaderboard(leaderboard_table(frame), noise_check(frame))
+
+
 def profile_record(cell="ResNetBasicBlock", block="ResNetBasicBlock", position=None) -> dict:
     profile = {"params_total": 63, "params_total_deploy": 63, "flops_total": 63, "flops_total_deploy": 63,
                **STAGE_COLUMNS}
@@ -87,7 +92,7 @@ def test_read_results_errors_are_one_line(tmp_path):
 
 
 def leaderboard_of(records) -> dict:
-    return build_leaderboard(results.parse_results(results.results_csv(records)))
+    return board_of(results.parse_results(results.results_csv(records)))
 
 
 def test_leaderboard_accuracy_ranks_and_position_sensitivity():
@@ -130,7 +135,7 @@ def test_the_tracked_leaderboard_is_small_and_the_table_has_every_column():
                for record in (profile_record(), benchmark_record(None, 41.23456, 40.0, 45.0))]
     records += [train_record("ResNetBasicBlock", p, s, 0.6 + 0.01 * s) for p in positions for s in (0, 1)]
     frame = results.parse_results(results.results_csv(results.merge_records(records)))
-    board = build_leaderboard(frame)
+    board = board_of(frame)
     assert all(set(cell) == set(HEADLINE) for cell in board["cells"].values())
     early = board["cells"]["ResNetBasicBlock@early"]
     assert early == {"test_acc_mean": 0.605, "test_acc_std": 0.0071, "latency_b1_ms": 41.23, "mflops": 0.0,
@@ -151,7 +156,7 @@ def test_noise_check_of_the_baseline_measured_at_every_position():
     assert check["measurements"] == 3 and check["spread_pct"] == pytest.approx((44.0 - 41.2) / 41.2 * 100)
     assert noise_line(check) == ("noise check: the baseline network measured 3 times (latency_b1_ms): "
                                  "latency 41.2-44 ms (spread 6.8%)")
-    assert build_leaderboard(frame)["noise_check"] == {"measurements": 3, "spread_pct": 6.8}
+    assert board_of(frame)["noise_check"] == {"measurements": 3, "spread_pct": 6.8}
 
 
 def test_noise_check_of_one_measurement_uses_its_own_spread_and_needs_a_baseline():
@@ -163,7 +168,7 @@ def test_noise_check_of_one_measurement_uses_its_own_spread_and_needs_a_baseline
     assert no_spread["spread_pct"] is None and "measured once" in noise_line(no_spread)
     json.dumps(no_spread, allow_nan=False)  # written to results/noise_check.json: valid JSON
     other = results.parse_results(results.results_csv([train_record("RepMixer", "mid", 0, 0.5)]))
-    assert noise_check(other) is None and "noise_check" not in build_leaderboard(other)
+    assert noise_check(other) is None and "noise_check" not in board_of(other)
 
 
 def test_curves_table_reads_dvclive_tsvs(tmp_path):

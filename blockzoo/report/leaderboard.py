@@ -58,15 +58,15 @@ def leaderboard_table(frame) -> pd.DataFrame:
     return table
 
 
-def build_leaderboard(frame) -> dict:
-    """The leaderboard dict of a results frame: the headline numbers per cell, per block and the noise check.
+def build_leaderboard(table: pd.DataFrame, check: dict | None) -> dict:
+    """The leaderboard dict from leaderboard_table() and noise_check(): the headline numbers per cell, per
+    block and the noise check.
 
     blocks: per block, accuracy averaged over positions and the position sensitivity: the spread
     (max - min, in accuracy points) over positions of the block's gain over the baseline at the same
     position. Subtracting the baseline removes how hard each position is to change; the baseline's own
     value is therefore 0. Without a baseline row the raw accuracy spread is used.
     """
-    table = leaderboard_table(frame)
     cells = {row["cell"]: {name: _rounded(row[name], digits) for name, digits in HEADLINE.items()}
              for row in table.to_dict("records")}
     board = {
@@ -74,7 +74,6 @@ def build_leaderboard(frame) -> dict:
         "cells": cells,
         "blocks": _block_summaries(table),
     }
-    check = noise_check(frame)
     if check is not None:
         board["noise_check"] = {"measurements": check["measurements"],
                                 "spread_pct": _rounded(check["spread_pct"], 1)}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 import warnings
@@ -103,7 +102,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     device = resolved.device
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
-    elif os.environ.get("BLOCKZOO_MALLOC") != "default":  # the A/B switch of scripts/bench_train_throughput.py
+    else:
         keep_freed_memory()
     info = data.info
     loader_kwargs = dict(batch_size=settings.batch_size, mean=info.mean, std=info.std, device=device,
