@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blockzoo.checks import Settings, check_known_keys
+from blockzoo.cluster.settings import ClusterSettings
 from blockzoo.data.catalogue import DataSettings
 from blockzoo.errors import BlockzooError
 from blockzoo.macro.space import macro_cells
@@ -53,6 +54,7 @@ class PipelineSettings(Settings):
     train: dict | None = None
     profile: dict | None = None
     benchmark: dict | None = None
+    cluster: dict | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "PipelineSettings":
@@ -80,6 +82,7 @@ class PipelineSettings(Settings):
         ScaffoldSpec.for_dataset(self.scaffold, data.info)
         ProfileSettings.from_dict(self.profile)
         BenchmarkSettings.from_dict(self.benchmark)
+        ClusterSettings.from_dict(self.cluster)
         self.train_settings(None)
         for name, _values in (self.block_settings or {}).items():
             self.block_settings_of(name)
@@ -117,4 +120,5 @@ class PipelineSettings(Settings):
 
 
 _SECTIONS = {"train": TrainSettings, "data": DataSettings, "scaffold": ScaffoldSpec, "profile": ProfileSettings,
-             "benchmark": BenchmarkSettings, "macro": MacroSettings, "dynamic": DynamicSettings}
+             "benchmark": BenchmarkSettings, "macro": MacroSettings, "dynamic": DynamicSettings,
+             "cluster": ClusterSettings}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from pipeline_repo import copy_checkout  # noqa: E402  (a copy of this checkout without results)
+
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
@@ -28,19 +31,6 @@ def sh(repo: Path, *args: str) -> str:
     if proc.returncode != 0:
         sys.exit(f"{' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
     return proc.stdout
-
-
-def copy_checkout(target: Path) -> None:
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
-                            check=True)
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file() or source.is_symlink():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name, follow_symlinks=False)
-    for name in ("dvc.lock", "metrics", "results", "plots/figures", "plots/curves", "pipeline", "runs", "data"):
-        path = target / name
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def write_placeholders(repo: Path) -> int:

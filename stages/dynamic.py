@@ -2,8 +2,8 @@
 
 Usage (dvc.yaml): python stages/dynamic.py CELL SEED GAMMA TRAIN_RUN_DIR RUN_DIR RECORD_JSON PLOTS_DIR DATA_DIR
 TRAIN_RUN_DIR is the cell's training run (its best checkpoint); RUN_DIR holds this run's checkpoints and
-log (cached, persisted so that a killed run resumes); RECORD_JSON and PLOTS_DIR (curves and the images
-grouped by blocks used) are small and tracked by git.
+log (cached; trained in .unfinished/RUN_DIR, where a killed run resumes: stages/run_dir.py); RECORD_JSON and
+PLOTS_DIR (curves and the images grouped by blocks used) are small and tracked by git.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cell_stage import cell_from_params
 from common import ROOT, cli_errors, stage_params
+from run_dir import training_into
 
 from blockzoo import atomic, results
 from blockzoo.settings import DataSettings, DynamicSettings
@@ -26,8 +27,10 @@ def main(cell: str, seed: str, gamma: str, train_run: str, run_dir: str, record_
     data = DataSettings.from_dict(params["data"])
     from blockzoo.dynamic.run import train_dynamic
 
-    record = train_dynamic(cell_from_params(cell, params), ROOT / train_run / "checkpoints" / "best.ckpt", settings,
-                           data, gamma=float(gamma), seed=int(seed), out_dir=ROOT / run_dir, data_dir=ROOT / data_dir)
+    with training_into(ROOT / run_dir) as work:
+        record = train_dynamic(cell_from_params(cell, params), ROOT / train_run / "checkpoints" / "best.ckpt",
+                               settings, data, gamma=float(gamma), seed=int(seed), out_dir=work,
+                               data_dir=ROOT / data_dir)
     plots = ROOT / plots_dir
     plots.mkdir(parents=True, exist_ok=True)
     for tsv in sorted((ROOT / run_dir / "live" / "plots" / "metrics").glob("*.tsv")):

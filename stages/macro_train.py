@@ -9,6 +9,7 @@ from macro_stage import macro_cell_from_params
 from train import publish_curves
 
 from common import ROOT, cli_errors, stage_params
+from run_dir import training_into
 
 from blockzoo import results
 from blockzoo.settings import DataSettings, train_settings
@@ -21,8 +22,9 @@ def main(cell: str, seed: str, run_dir: str, record_json: str, curves_dir: str, 
     settings = train_settings(params["train"], params["cell_train"], where="macro.train.")
     from blockzoo.train.run import train
 
-    record = train(macro, settings, DataSettings.from_dict(params["data"]), seed=int(seed), out_dir=ROOT / run_dir,
-                   data_dir=ROOT / data_dir)
+    with training_into(ROOT / run_dir) as work:
+        record = train(macro, settings, DataSettings.from_dict(params["data"]), seed=int(seed), out_dir=work,
+                       data_dir=ROOT / data_dir)
     publish_curves(ROOT / run_dir, ROOT / curves_dir)
     results.write_record(ROOT / record_json, record)
 

@@ -1,8 +1,9 @@
 """Stage `train@<cell>-<seed>`: train one cell for one seed.
 
 Usage (dvc.yaml): python stages/train.py CELL SEED RUN_DIR RECORD_JSON CURVES_DIR DATA_DIR
-RUN_DIR holds the checkpoints and the dvclive log (cached by DVC and persisted between runs, so a
-killed run resumes); RECORD_JSON and CURVES_DIR (the per-epoch curves) are small and tracked by git.
+RUN_DIR holds the checkpoints and the dvclive log (cached by DVC; trained in .unfinished/RUN_DIR, where a
+killed run resumes: stages/run_dir.py); RECORD_JSON and CURVES_DIR (the per-epoch curves) are small and
+tracked by git.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 
 from cell_stage import cell_from_params
 from common import ROOT, cli_errors, stage_params
+from run_dir import training_into
 
 from blockzoo import atomic, results
 from blockzoo.names import split_block_spec
@@ -31,7 +33,8 @@ def main(cell: str, seed: str, run_dir: str, record_json: str, curves_dir: str, 
     data = DataSettings.from_dict(params["data"])
     from blockzoo.train.run import train
 
-    record = train(cell, settings, data, seed=int(seed), out_dir=ROOT / run_dir, data_dir=ROOT / data_dir)
+    with training_into(ROOT / run_dir) as work:
+        record = train(cell, settings, data, seed=int(seed), out_dir=work, data_dir=ROOT / data_dir)
     publish_curves(ROOT / run_dir, ROOT / curves_dir)
     results.write_record(ROOT / record_json, record)
 

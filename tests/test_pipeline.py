@@ -11,19 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-GENERATED = ["dvc.lock", "metrics", "results", "plots/figures", "plots/curves", "pipeline", "runs", "data"]
+from pipeline_repo import compose, dvc, git_commit_all, make_repo, stages_run
+
 CELLS = ["ResNetBasicBlock", "MobileOneBlock-early", "MobileOneBlock-late"]
 MACRO = "blox-00-01-44"  # a BLOX network (at width 4 here), measured by the macro stages
 DYNAMIC = "dynamic@ResNetBasicBlock-0-5.0"  # BlockDrop on the baseline network, seed 0, gamma 5
@@ -39,28 +36,6 @@ def TinyTestBlock(in_channels, out_channels, stride, position):
 '''
 
 
-def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    start = time.perf_counter()
-    proc = subprocess.run([*args], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
-    print(f"{time.perf_counter() - start:6.1f} s  {' '.join(args[1:] if args[0] == sys.executable else args)}")
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
-
-
-def compose(repo: Path) -> None:
-    run(repo, sys.executable, "scripts/compose_params.py")
-
-
-def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
-
-
 CELL_STAGES = ("profile@", "benchmark@", "train@", "macro_profile@", "macro_benchmark@", "macro_train@")
 
 
@@ -71,11 +46,6 @@ def cell_stages(proc: subprocess.CompletedProcess) -> set[str]:
 def of(cells, seeds=(0,), prefix="") -> set[str]:
     return {f"{prefix}{kind}@{cell}" for cell in cells for kind in ("profile", "benchmark")} | {
         f"{prefix}train@{cell}-{seed}" for cell in cells for seed in seeds}
-
-
-def git_commit_all(repo: Path, message: str) -> None:
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-q", "--allow-empty", "-m", message)
 
 
 def leaderboard(repo: Path) -> dict:
@@ -91,17 +61,6 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, fake_cifar100) -> Path:
     """A fresh git repository holding this checkout's files, with a test-sized default setting."""
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
-                            check=True)
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = ROOT / name
-        if source.is_symlink() or source.is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name, follow_symlinks=False)
-    for name in GENERATED:  # start from nothing: no committed results
-        path = repo / name
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     setting = {
         "zoo": ["ResNetBasicBlock", "MobileOneBlock"], "positions": ["early", "late"], "seeds": [0],
         "scaffold": {"num_blocks": 1, "base_channels": 8},
@@ -113,13 +72,7 @@ def repo(tmp_path_factory, fake_cifar100) -> Path:
         "dynamic": {"cells": ["ResNetBasicBlock"], "gammas": [5.0], "curriculum_epochs": 1, "finetune_epochs": 1,
                     "batch_size": 64, "limit_train_batches": 2, "device": "cpu", "latency_images": 5},
     }
-    (repo / "conf" / "setting" / "default.yaml").write_text("# @package _global_\n" + yaml.safe_dump(setting))
-    run(repo, "git", "init", "-q")
-    run(repo, "git", "config", "user.email", "test@example.com")
-    run(repo, "git", "config", "user.name", "test")
-    compose(repo)
-    git_commit_all(repo, "blockzoo copy")
-    return repo
+    return make_repo(tmp_path_factory.mktemp("pipeline") / "repo", setting)
 
 
 def changed_cell_stages(repo: Path) -> set[str]:
@@ -130,8 +83,8 @@ def changed_cell_stages(repo: Path) -> set[str]:
 
 
 def run_in_parallel(repo: Path, stages: list[str], workers: int = 2) -> None:
-    """The README's recipe: several `dvc --wait-for-lock repro -s` at once (DVC releases its lock while a stage
-    runs)."""
+    """Several `dvc --wait-for-lock repro -s` at once: DVC releases its lock while a stage runs, so cells of one
+    workspace can run in parallel without the cluster."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     todo = list(stages)
     running: list[tuple[str, subprocess.Popen]] = []

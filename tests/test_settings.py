@@ -68,6 +68,8 @@ def test_the_committed_params_are_composed_from_conf(tmp_path):
     ("macro.train", {"recipe": "adamw"}, "train.recipe must be one of sgd, blockzoo, blox"),
     ("benchmark.dtype", "int8", "benchmark.dtype must be one of 'float32'"),
     ("benchmark.repetas", 3, "unknown setting 'benchmark.repetas'; did you mean 'benchmark.repeats'?"),
+    ("cluster.train_gpu", 1, "unknown setting 'cluster.train_gpu'; did you mean 'cluster.train_gpus'?"),
+    ("cluster.train_cpus", 0, "cluster.train_cpus must be a positive integer, got 0"),
     ("block_settings.RepMixer.trian", {},
      "unknown setting 'block_settings.RepMixer.trian'; did you mean 'block_settings.RepMixer.train'?"),
     ("block_settings.RepMixer.train", {"lr": -1}, "train.lr must be a positive number, got -1"),

@@ -1,0 +1,49 @@
+"""Run the pipeline's out-of-date cells on a Ray cluster; the results come back through a DVC remote.
+
+    python -m blockzoo.cluster run                        # a local Ray cluster: this machine's GPUs or CPUs
+    python -m blockzoo.cluster run train                  # only the training cells (and what they need)
+    python -m blockzoo.cluster run --address HEAD:6379 --remote store
+
+The workers check out the workspace's commit, so commit first. Afterwards `dvc repro` here finds every
+cell in DVC's run-cache, and dvc.lock, metrics and plots are what a local run gives (README, "On a cluster").
+"""
+from __future__ import annotations
+
+import sys
+
+from blockzoo import cli
+from blockzoo.errors import BlockzooError, cli_errors
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise BlockzooError(f"--jobs must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def build_parser() -> cli.Parser:
+    p = cli.parser("blockzoo.cluster", __doc__)
+    commands = p.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
+    run = commands.add_parser("run", help="run the out-of-date cells on the cluster, then `dvc repro` here")
+    run.add_argument("targets", nargs="*", metavar="TARGETS",
+                     help="stages or stage groups, as for `dvc repro` (default: the whole pipeline)")
+    run.add_argument("--address", help="an existing Ray cluster (host:port, or 'auto'); default: start one here")
+    run.add_argument("--remote", help="the DVC remote every node reaches (default: the default remote; a local "
+                                      "cluster without one uses this checkout's DVC cache)")
+    run.add_argument("--jobs", type=positive, help="cells running at once, at most (default: as many as fit)")
+    run.add_argument("--scratch", metavar="DIR",
+                     help="where each node keeps its checkouts and DVC cache (default $TMPDIR/blockzoo-cluster)")
+    return p
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from blockzoo.cluster.driver import Options, run
+
+    return run(Options(targets=args.targets, address=args.address, remote=args.remote, jobs=args.jobs,
+                       scratch=args.scratch))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

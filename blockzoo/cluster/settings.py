@@ -1,0 +1,33 @@
+"""params.yaml's `cluster` section: what each cell asks of a Ray node (no Ray here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from blockzoo.checks import NON_NEGATIVE, POSITIVE, Settings, non_negative_number
+
+# Which resources a stage's cells take, by the stage's name in dvc.yaml
+TRAINING_STAGES = ("train", "macro_train", "dynamic")
+TIMING_STAGES = ("benchmark", "macro_benchmark", "noise_check")
+
+
+@dataclass(frozen=True)
+class ClusterSettings(Settings):
+    SECTION = "cluster"
+
+    train_cpus: int = field(default=2, metadata=POSITIVE)  # CPU cores per training cell (train, macro_train, dynamic)
+    train_gpus: float = field(default=1.0, metadata={"check": non_negative_number})  # GPUs per training cell
+    benchmark_cpus: int = field(default=1, metadata=POSITIVE)  # per timing cell (benchmark, noise_check)
+    benchmark_gpus: float = field(default=1.0, metadata={"check": non_negative_number})
+    profile_cpus: int = field(default=1, metadata=POSITIVE)  # per profile cell (FLOPs, parameters, memory)
+    retries: int = field(default=2, metadata=NON_NEGATIVE)  # a cell whose worker died is tried again this often
+
+    def resources(self, stage: str, cluster_has_gpus: bool) -> dict[str, float]:
+        """Ray resources of one cell of `stage` (e.g. "train@RepMixer-mid-0"); GPUs only on a cluster with GPUs."""
+        kind = stage.split("@")[0]
+        if kind in TRAINING_STAGES:
+            cpus, gpus = self.train_cpus, self.train_gpus
+        elif kind in TIMING_STAGES:
+            cpus, gpus = self.benchmark_cpus, self.benchmark_gpus
+        else:
+            cpus, gpus = self.profile_cpus, 0.0
+        return {"num_cpus": cpus, "num_gpus": gpus if cluster_has_gpus else 0.0}

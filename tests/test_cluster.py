@@ -1,0 +1,263 @@
+"""Cells on a real Ray cluster on 127.0.0.1, results back through a DVC remote in a temporary folder.
+
+The tryout's data shape (Debian's Fashion-MNIST), two networks, one position, two seeds: four training
+cells and five measuring cells. The first test runs them on a `ray start` cluster of two worker CPUs and
+checks that `dvc repro` then restores everything and that the training metrics equal a sequential run's;
+the second, on a local cluster that uses the checkout's own DVC cache as its remote, kills the Ray worker
+running a training cell and checks that the run still completes, with every cell once and nothing
+half-written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline_repo import dvc, git_commit_all, make_repo, run, stages_run
+
+from blockzoo.cluster.driver import fitted
+from blockzoo.cluster.settings import ClusterSettings
+from blockzoo.cluster.worker import sweep
+from blockzoo.errors import BlockzooError
+
+SETTING = {
+    "zoo": ["ResNetBasicBlock", "MobileOneBlock"], "block": "MobileOneBlock", "positions": ["early"], "seeds": [0, 1],
+    "scaffold": {"num_blocks": 1, "base_channels": 8},
+    "data": {"dataset": "fashion-mnist", "archive": "/usr/share/datasets/fashion-mnist", "val_size": 200},
+    "train": {"epochs": 1, "batch_size": 64, "limit_train_batches": 4, "device": "cpu"},
+    "profile": {"memory_batch_size": 2},
+    "benchmark": {"device": "cpu", "batch_size": 4, "warmup": 1, "repeats": 2, "threads": 1},
+    "cluster": {"train_cpus": 1, "train_gpus": 0, "benchmark_gpus": 0},
+}
+TRAIN_CELLS = [f"train@{cell}-{seed}" for cell in ("ResNetBasicBlock", "MobileOneBlock-early") for seed in (0, 1)]
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # as each cell gets on the cluster (train_cpus: 1)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, debian_fashion_mnist) -> Path:
+    """The test-sized pipeline in a fresh git repository, with a DVC remote in a temporary folder."""
+    base = tmp_path_factory.mktemp("cluster")
+    repo = make_repo(base / "repo", SETTING)
+    dvc(repo, "remote", "add", "-d", "store", str(base / "remote"))
+    git_commit_all(repo, "the remote")
+    return repo
+
+
+def cluster(repo: Path, *args: str, **popen) -> subprocess.Popen:
+    # RAY_AUTH_MODE: `ray start` makes a cluster with Ray's token authentication (its token in ~/.ray)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "RAY_AUTH_MODE": "token"}
+    return subprocess.Popen([sys.executable, "-m", "blockzoo.cluster", "run", "--scratch",
+                             str(repo.parent / "scratch"), *args], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finished(proc: subprocess.Popen, timeout: float = 900) -> str:
+    output = proc.communicate(timeout=timeout)[0]
+    assert proc.returncode == 0, output
+    return output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """`ray start --head` on 127.0.0.1 with two CPUs: two worker processes run cells at once."""
+    ray = str(Path(sys.executable).parent / "ray")
+    port = free_port()
+    temp = Path("/tmp") / f"ray-{port}"  # Ray's socket paths must stay short
+    run(tmp_path, ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+        "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        run(tmp_path, ray, "stop", "--force", check=False)
+
+
+def train_metrics(repo: Path) -> dict[str, dict]:
+    records = {}
+    for cell in TRAIN_CELLS:
+        name = cell.removeprefix("train@").rsplit("-", 1)
+        record = json.loads((repo / "metrics" / "train" / f"{name[0]}-s{name[1]}.json").read_text())
+        records[cell] = {key: record["train"][key] for key in ("val_acc", "val_loss", "test_acc", "test_loss",
+                                                               "best_epoch", "epochs_run")}
+    return records
+
+
+def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp_path):
+    output = finished(cluster(repo, "--address", ray_cluster, "--remote", "store"))
+    assert "9 cells on 1 Ray node (2 CPUs, 0 GPUs)" in output
+    for cell in TRAIN_CELLS:
+        assert f"done {cell} in" in output
+        assert f"Stage '{cell}' is cached - skipping run" in output  # the driver restored it, did not run it
+    assert "Running stage 'aggregate'" in output
+
+    again = dvc(repo, "repro")  # nothing left: every cell is in dvc.lock as restored
+    assert stages_run(again) == set()
+    assert "up to date" in dvc(repo, "status").stdout
+    head = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    record = json.loads((repo / "metrics" / "train" / "ResNetBasicBlock-s0.json").read_text())
+    assert record["train"]["env"]["git_commit"] == head  # trained in a checkout of this commit
+    assert (repo / "runs" / "ResNetBasicBlock-s0" / "checkpoints" / "best.ckpt").is_file()
+    assert sorted(json.loads((repo / "metrics" / "leaderboard.json").read_text())["cells"]) == [
+        "MobileOneBlock@early", "ResNetBasicBlock@early"]
+
+    # The same cells trained one after another in a clone, one thread each as on the cluster: equal metrics
+    sequential = tmp_path / "sequential"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(sequential))
+    trained = dvc(sequential, "repro", *TRAIN_CELLS, env=ONE_THREAD)
+    assert set(TRAIN_CELLS) <= stages_run(trained)
+    assert train_metrics(sequential) == train_metrics(repo)
+
+
+def processes_under(folder: Path) -> dict[int, str]:
+    """Live processes working in `folder`: pid -> command line."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(folder):
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
+
+
+def ray_worker_of(pid: int) -> int:
+    """The Ray worker process (`ray::run_cell`) above `pid`."""
+    while pid > 1:
+        if (Path("/proc") / str(pid) / "cmdline").read_bytes().startswith(b"ray::"):
+            return pid
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    raise AssertionError("no Ray worker above the training process")
+
+
+def test_a_killed_worker_is_replaced_and_each_cell_lands_once(repo):
+    # New seeds: four training cells to run, on a local cluster (no --address) two at a time; no default
+    # remote, so the workers send their results to this checkout's own DVC cache
+    setting = {**SETTING, "seeds": [2, 3], "dynamic": {"seeds": [2]}}
+    (repo / "conf" / "setting" / "default.yaml").write_text("# @package _global_\n" + yaml.safe_dump(setting))
+    run(repo, sys.executable, "scripts/compose_params.py")
+    dvc(repo, "remote", "default", "--unset")
+    git_commit_all(repo, "seeds 2 and 3")
+    cells = [cell.replace("-0", "-2").replace("-1", "-3") for cell in TRAIN_CELLS]
+    checkouts = repo.parent / "scratch" / "checkouts"
+
+    driver = cluster(repo, "--jobs", "2", "train")
+    deadline, killed = time.monotonic() + 600, None
+    while killed is None and time.monotonic() < deadline and driver.poll() is None:
+        training = [pid for pid, cmd in processes_under(checkouts).items() if "stages/train.py" in cmd]
+        if training:
+            killed = ray_worker_of(training[0])
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    assert killed, f"no training cell was seen running:\n{driver.communicate()[0] if driver.poll() is not None else ''}"
+    output = finished(driver)
+    assert "A worker died or was killed while executing a task" in output  # Ray's words: it retried the cell
+    for cell in cells:
+        assert f"done {cell} in" in output and f"Stage '{cell}' is cached - skipping run" in output
+    assert output.count("done train@") == 4
+
+    assert stages_run(dvc(repo, "repro", "train")) == set()
+    assert processes_under(checkouts) == {}  # the killed cell's processes ended with its worker
+    assert list(checkouts.iterdir()) == []  # its checkout was swept by the next task on the node
+    assert not (repo / ".unfinished").exists() or not any((repo / ".unfinished").rglob("*.ckpt"))
+    # Each cell once in the results and once in the run-cache; no temporary file left there
+    from dvc.stage.cache import _get_stage_hash
+
+    from blockzoo.cluster.plan import dvc_repo
+    from blockzoo.results import read_record
+
+    remote = repo / ".dvc" / "cache"
+    with dvc_repo(repo) as dvc_api:
+        for cell in cells:
+            (stage,) = dvc_api.stage.collect(cell)
+            key = _get_stage_hash(stage)
+            assert len(list((remote / "runs" / key[:2] / key).iterdir())) == 1, cell
+    for cell in cells:
+        name, seed = cell.removeprefix("train@").rsplit("-", 1)
+        read_record(repo / "metrics" / "train" / f"{name}-s{seed}.json")  # complete and valid
+    assert not [path for path in remote.rglob("*") if path.name.endswith(".tmp") or ".tmp" in path.name]
+
+
+def test_resources_per_kind_of_cell_and_gpus_only_where_there_are_some():
+    settings = ClusterSettings(train_cpus=4, train_gpus=0.5, benchmark_cpus=2, profile_cpus=1)
+    assert settings.resources("train@RepMixer-mid-0", cluster_has_gpus=True) == {"num_cpus": 4, "num_gpus": 0.5}
+    assert settings.resources("dynamic@RepMixer-mid-0-5.0", cluster_has_gpus=False) == {"num_cpus": 4, "num_gpus": 0}
+    assert settings.resources("noise_check@early", cluster_has_gpus=True) == {"num_cpus": 2, "num_gpus": 1.0}
+    assert settings.resources("profile@RepMixer-mid", cluster_has_gpus=True) == {"num_cpus": 1, "num_gpus": 0}
+    nodes = [{"CPU": 2.0}]
+    assert fitted({"num_cpus": 4, "num_gpus": 0}, nodes, local=True) == {"num_cpus": 2, "num_gpus": 0}
+    with pytest.raises(BlockzooError, match="no node of the cluster has"):
+        fitted({"num_cpus": 4, "num_gpus": 0}, nodes, local=False)
+
+
+def test_the_guard_ends_the_whole_command_when_its_parent_is_killed(tmp_path):
+    """A worker killed with SIGKILL: the guard below it kills dvc and the stage's process, two levels down."""
+    marker = tmp_path / "grandchild.pid"
+    grandchild = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
+    worker = ("import os, subprocess, sys; subprocess.run([sys.executable, '-m', 'blockzoo.cluster.guard', "
+              f"str(os.getpid()), sys.executable, '-c', {child!r}])")
+    parent = subprocess.Popen([sys.executable, "-c", worker])
+    deadline = time.monotonic() + 60
+    while not (marker.is_file() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid = int(marker.read_text())
+    parent.kill()
+    parent.wait()
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
+        if stat and stat.rsplit(")", 1)[1].split()[0] == "Z":
+            break  # dead, waiting to be reaped by init
+        time.sleep(0.1)
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_dead_tasks_checkout_is_swept_and_a_live_ones_kept(tmp_path):
+    import fcntl
+
+    for name in ("dead", "live"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "dead.lock").touch()
+    with open(tmp_path / "live.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running task holds it (sweep's own open of the file cannot lock it)
+        sweep(tmp_path)
+        assert not (tmp_path / "dead").exists() and not (tmp_path / "dead.lock").exists()
+        assert (tmp_path / "live" / "dvc.yaml").is_file()
+
+
+def test_uncommitted_changes_and_unknown_targets_stop_with_one_line(repo):
+    bad_target = cluster(repo, "no_such_stage")
+    assert bad_target.wait(timeout=300) == 2
+    assert one_line(bad_target.stdout.read()).startswith("error: no such stage or stage group")
+    config = repo / "conf" / "config.yaml"
+    text = config.read_text()
+    config.write_text(text + "\n# an edit\n")
+    try:
+        dirty = cluster(repo)
+        assert dirty.wait(timeout=300) == 2
+        line = one_line(dirty.stdout.read())
+        assert "the workspace differs from its commit in conf/config.yaml" in line and "commit" in line
+    finally:
+        config.write_text(text)
+
+
+def one_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in output, output
+    return lines[0]
