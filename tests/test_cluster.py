@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -103,6 +104,12 @@ def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp
         assert f"done {cell} in" in output
         assert f"Stage '{cell}' is cached - skipping run" in output  # the driver restored it, did not run it
     assert "Running stage 'aggregate'" in output
+    spans = {cell: tuple(time.strptime(clock, "%H:%M:%S")[3:6] for clock in (start, end))
+             for cell, start, end in re.findall(r"done (\S+) in \d+ s on \S+ \((\S+)-(\S+)\)", output)}
+    assert len(spans) == 9
+    for timing in ("benchmark@ResNetBasicBlock", "benchmark@MobileOneBlock-early", "noise_check@early"):
+        start, end = spans[timing]  # timed alone (cluster.exclusive_timing): no other cell overlaps it
+        assert not [cell for cell, (a, b) in spans.items() if cell != timing and a < end and start < b], timing
 
     again = dvc(repo, "repro")  # nothing left: every cell is in dvc.lock as restored
     assert stages_run(again) == set()
@@ -198,6 +205,8 @@ def test_resources_per_kind_of_cell_and_gpus_only_where_there_are_some():
     assert settings.resources("dynamic@RepMixer-mid-0-5.0", cluster_has_gpus=False) == {"num_cpus": 4, "num_gpus": 0}
     assert settings.resources("noise_check@early", cluster_has_gpus=True) == {"num_cpus": 2, "num_gpus": 1.0}
     assert settings.resources("profile@RepMixer-mid", cluster_has_gpus=True) == {"num_cpus": 1, "num_gpus": 0}
+    assert settings.is_exclusive("noise_check@early") and not settings.is_exclusive("train@RepMixer-mid-0")
+    assert not ClusterSettings(exclusive_timing=False).is_exclusive("benchmark@RepMixer-mid")
     nodes = [{"CPU": 2.0}]
     assert fitted({"num_cpus": 4, "num_gpus": 0}, nodes, local=True) == {"num_cpus": 2, "num_gpus": 0}
     with pytest.raises(BlockzooError, match="no node of the cluster has"):

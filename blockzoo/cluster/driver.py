@@ -165,9 +165,10 @@ def run_on_ray(cells: list[str], needs: dict[str, list[str]], job: Job, settings
         bundle_ref = ray.put(bundle)
         jobs = options.jobs or len(cells)
         cpus, gpus = (sum(node.get(kind, 0) for node in nodes) for kind in ("CPU", "GPU"))
+        at_once = f"at most {options.jobs}" if options.jobs else "as many as their resources fit"
         print(f"{len(cells)} cells on {len(nodes)} Ray node{'s' * (len(nodes) != 1)} ({cpus:g} CPUs, {gpus:g} GPUs), "
-              f"at most {jobs} at a time")
-        return schedule(ray, task, cells, needs, asks, job, bundle_ref, settings.retries, jobs)
+              f"{at_once} at a time")
+        return schedule(ray, task, cells, needs, asks, job, bundle_ref, settings, jobs)
     finally:
         ray.shutdown()
 
@@ -183,8 +184,11 @@ def fitted(ask: dict[str, float], nodes: list[dict], local: bool) -> dict[str, f
                         "cluster has; lower cluster.train_cpus / cluster.train_gpus (conf/config.yaml)")
 
 
-def schedule(ray, task, cells, needs, asks, job, bundle_ref, retries: int, jobs: int) -> Outcome:
-    """Submit each cell when the cells it needs are done, at most `jobs` at a time; show progress."""
+def schedule(ray, task, cells, needs, asks, job, bundle_ref, settings: ClusterSettings, jobs: int) -> Outcome:
+    """Submit each cell when the cells it needs are done, at most `jobs` at a time; show progress.
+
+    Exclusive timing cells (cluster.exclusive_timing) go last, one at a time, when nothing else runs.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -194,7 +198,8 @@ def schedule(ray, task, cells, needs, asks, job, bundle_ref, retries: int, jobs:
         TimeRemainingColumn,
     )
 
-    outcome, waiting, running, start = Outcome(), list(cells), {}, time.perf_counter()
+    waiting = sorted(cells, key=settings.is_exclusive)  # stable: the dependency order stays within each group
+    outcome, running, start = Outcome(), {}, time.perf_counter()
     columns = (TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, transient=False) as progress:
@@ -215,12 +220,13 @@ def schedule(ray, task, cells, needs, asks, job, bundle_ref, retries: int, jobs:
                         waiting.remove(cell)
                         outcome.skipped.append(cell)
                         say(f"skipped {cell}: a cell it needs failed")
-                    elif len(running) < jobs and all(need in outcome.done for need in needs[cell]):
+                    elif ready_to_start(cell, running, jobs, needs, outcome, settings):
                         waiting.remove(cell)
-                        ask = asks[cell]
-                        ref = task.options(num_cpus=ask["num_cpus"], num_gpus=ask["num_gpus"], max_retries=retries,
-                                           retry_exceptions=[WorkerError], name=cell).remote(
-                            cell, job, bundle_ref, max(1, int(ask["num_cpus"])))
+                        ask, alone = asks[cell], settings.is_exclusive(cell)
+                        ref = task.options(num_cpus=ask["num_cpus"], num_gpus=ask["num_gpus"],
+                                           max_retries=settings.retries, retry_exceptions=[WorkerError],
+                                           name=cell).remote(cell, job, bundle_ref,
+                                                             None if alone else max(1, int(ask["num_cpus"])))
                         running[ref] = cell
                 show()
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
@@ -233,7 +239,7 @@ def schedule(ray, task, cells, needs, asks, job, bundle_ref, retries: int, jobs:
                         say(f"FAILED {cell}: {outcome.failed[cell]}")
                     else:
                         outcome.done[cell] = result
-                        say(f"done {cell} in {result['seconds']:.0f} s on {result['node']}")
+                        say(done_line(cell, result))
                 show()
         except KeyboardInterrupt:  # stop the cells on the cluster too, not only this process
             for ref in running:
@@ -241,6 +247,19 @@ def schedule(ray, task, cells, needs, asks, job, bundle_ref, retries: int, jobs:
             raise
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def ready_to_start(cell: str, running: dict, jobs: int, needs, outcome: Outcome, settings: ClusterSettings) -> bool:
+    if len(running) >= jobs or not all(need in outcome.done for need in needs[cell]):
+        return False
+    if any(settings.is_exclusive(other) for other in running.values()):
+        return False  # a timing cell runs alone
+    return not settings.is_exclusive(cell) or not running
+
+
+def done_line(cell: str, result: dict) -> str:
+    clock = "-".join(time.strftime("%H:%M:%S", time.localtime(result[key])) for key in ("started", "ended"))
+    return f"done {cell} in {result['seconds']:.0f} s on {result['node']} ({clock})"
 
 
 def failure_text(exc: BaseException) -> str:

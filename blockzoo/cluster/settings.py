@@ -10,6 +10,10 @@ TRAINING_STAGES = ("train", "macro_train", "dynamic")
 TIMING_STAGES = ("benchmark", "macro_benchmark", "noise_check")
 
 
+def is_timing(stage: str) -> bool:
+    return stage.split("@")[0] in TIMING_STAGES
+
+
 @dataclass(frozen=True)
 class ClusterSettings(Settings):
     SECTION = "cluster"
@@ -20,6 +24,11 @@ class ClusterSettings(Settings):
     benchmark_gpus: float = field(default=1.0, metadata={"check": non_negative_number})
     profile_cpus: int = field(default=1, metadata=POSITIVE)  # per profile cell (FLOPs, parameters, memory)
     retries: int = field(default=2, metadata=NON_NEGATIVE)  # a cell whose worker died is tried again this often
+    exclusive_timing: bool = True  # timing cells last, one at a time, nothing else running: latency as on one machine
+
+    def is_exclusive(self, stage: str) -> bool:
+        """True for a timing cell that must run alone on the cluster."""
+        return self.exclusive_timing and is_timing(stage)
 
     def resources(self, stage: str, cluster_has_gpus: bool) -> dict[str, float]:
         """Ray resources of one cell of `stage` (e.g. "train@RepMixer-mid-0"); GPUs only on a cluster with GPUs."""

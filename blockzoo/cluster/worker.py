@@ -54,9 +54,12 @@ class WorkerError(Exception):
     """The worker could not check out, pull or push (a full disk, the remote unreachable): worth a retry."""
 
 
-def run_cell(stage: str, job: Job, bundle: bytes, cpus: int) -> dict:
-    """Run one cell in its own checkout; return its run-cache entry (key, value), time and node."""
-    start = time.perf_counter()
+def run_cell(stage: str, job: Job, bundle: bytes, threads: int | None) -> dict:
+    """Run one cell in its own checkout; return its run-cache entry (key, value), when it ran and on which node.
+
+    threads: the cell's torch threads (its CPUs); None: torch's own choice, as in a local run (a timing cell alone).
+    """
+    start, started = time.perf_counter(), time.time()
     scratch = Path(job.scratch)
     checkouts = scratch / "checkouts"
     checkouts.mkdir(parents=True, exist_ok=True)
@@ -69,13 +72,14 @@ def run_cell(stage: str, job: Job, bundle: bytes, cpus: int) -> dict:
             check_out(job.commit, bundle, scratch, checkout, job.outputs)
             configure_dvc(checkout, job, scratch / "cache")
             log = checkout.parent / f"{name}.log"
-            repro(stage, checkout, log, cpus)
+            repro(stage, checkout, log, threads)
             entry = push_result(stage, checkout, job.remote)
         finally:
             shutil.rmtree(checkout, ignore_errors=True)
             for leftover in (checkouts / f"{name}.log", checkouts / f"{name}.lock"):
                 leftover.unlink(missing_ok=True)
-    return {"stage": stage, "entry": entry, "seconds": time.perf_counter() - start, "node": socket.gethostname()}
+    return {"stage": stage, "entry": entry, "seconds": time.perf_counter() - start, "started": started,
+            "ended": time.time(), "node": socket.gethostname()}
 
 
 def sweep(checkouts: Path) -> None:
@@ -119,13 +123,14 @@ def configure_dvc(checkout: Path, job: Job, cache: Path) -> None:
         config["cache"]["dir"] = str(cache)
 
 
-def repro(stage: str, checkout: Path, log: Path, cpus: int) -> None:
+def repro(stage: str, checkout: Path, log: Path, threads: int | None) -> None:
     """`dvc repro --pull STAGE`: the shared stages and the cells it needs come from the remote, it alone runs."""
     bin_dir = str(Path(sys.executable).parent)
-    threads = str(cpus)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": threads,
-           "MKL_NUM_THREADS": threads, "DVC_NO_ANALYTICS": "1"}
-    env.pop("DVC_STAGE", None)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
+    for name in ("DVC_STAGE", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # Ray sets OMP_NUM_THREADS in its workers
+        env.pop(name, None)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     command = [sys.executable, "-m", "blockzoo.cluster.guard", str(os.getpid()),
                sys.executable, "-m", "dvc", "repro", "--pull", stage]
     with open(log, "w") as out:
