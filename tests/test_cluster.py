@@ -52,13 +52,14 @@ def repo(tmp_path_factory, debian_fashion_mnist) -> Path:
     return repo
 
 
-def cluster(repo: Path, *args: str, **popen) -> subprocess.Popen:
+def cluster(repo: Path, *args: str, scratch: Path | None = None) -> subprocess.Popen:
+    """`python -m blockzoo.cluster run ARGS` in `repo`; the nodes' scratch folder beside it unless given."""
     # RAY_AUTH_MODE: `ray start` makes a cluster with Ray's token authentication (its token in ~/.ray)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "RAY_AUTH_MODE": "token"}
     return subprocess.Popen([sys.executable, "-m", "blockzoo.cluster", "run", "--scratch",
-                             str(repo.parent / "scratch"), *args], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+                             str(scratch or repo.parent / "scratch"), *args], cwd=repo, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def finished(proc: subprocess.Popen, timeout: float = 900) -> str:
@@ -105,7 +106,7 @@ def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp
         assert f"Stage '{cell}' is cached - skipping run" in output  # the driver restored it, did not run it
     assert "Running stage 'aggregate'" in output
     spans = {cell: tuple(time.strptime(clock, "%H:%M:%S")[3:6] for clock in (start, end))
-             for cell, start, end in re.findall(r"done (\S+) in \d+ s on \S+ \((\S+)-(\S+)\)", output)}
+             for cell, start, end in re.findall(r"done (\S+) in \d+ s on \S+ \(([\d:]+)-([\d:]+)\)", output)}
     assert len(spans) == 9
     for timing in ("benchmark@ResNetBasicBlock", "benchmark@MobileOneBlock-early", "noise_check@early"):
         start, end = spans[timing]  # timed alone (cluster.exclusive_timing): no other cell overlaps it
@@ -127,6 +128,13 @@ def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp
     trained = dvc(sequential, "repro", *TRAIN_CELLS, env=ONE_THREAD)
     assert set(TRAIN_CELLS) <= stages_run(trained)
     assert train_metrics(sequential) == train_metrics(repo)
+
+    # Another checkout of the commit, on the same cluster: each task finds its cell in the node's DVC cache
+    again = tmp_path / "again"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(again))
+    output = finished(cluster(again, "--address", ray_cluster, scratch=repo.parent / "scratch"))
+    assert output.count("restored from the node's DVC cache") == 9 and "Running stage 'train@" not in output
+    assert train_metrics(again) == train_metrics(repo)
 
 
 def processes_under(folder: Path) -> dict[int, str]:

@@ -259,7 +259,8 @@ def ready_to_start(cell: str, running: dict, jobs: int, needs, outcome: Outcome,
 
 def done_line(cell: str, result: dict) -> str:
     clock = "-".join(time.strftime("%H:%M:%S", time.localtime(result[key])) for key in ("started", "ended"))
-    return f"done {cell} in {result['seconds']:.0f} s on {result['node']} ({clock})"
+    how = "" if result["ran"] else ", restored from the node's DVC cache (an earlier run of the same inputs)"
+    return f"done {cell} in {result['seconds']:.0f} s on {result['node']} ({clock}{how})"
 
 
 def failure_text(exc: BaseException) -> str:

@@ -72,14 +72,14 @@ def run_cell(stage: str, job: Job, bundle: bytes, threads: int | None) -> dict:
             check_out(job.commit, bundle, scratch, checkout, job.outputs)
             configure_dvc(checkout, job, scratch / "cache")
             log = checkout.parent / f"{name}.log"
-            repro(stage, checkout, log, threads)
+            ran = repro(stage, checkout, log, threads)
             entry = push_result(stage, checkout, job.remote)
         finally:
             shutil.rmtree(checkout, ignore_errors=True)
             for leftover in (checkouts / f"{name}.log", checkouts / f"{name}.lock"):
                 leftover.unlink(missing_ok=True)
     return {"stage": stage, "entry": entry, "seconds": time.perf_counter() - start, "started": started,
-            "ended": time.time(), "node": socket.gethostname()}
+            "ended": time.time(), "node": socket.gethostname(), "ran": ran}
 
 
 def sweep(checkouts: Path) -> None:
@@ -123,8 +123,11 @@ def configure_dvc(checkout: Path, job: Job, cache: Path) -> None:
         config["cache"]["dir"] = str(cache)
 
 
-def repro(stage: str, checkout: Path, log: Path, threads: int | None) -> None:
-    """`dvc repro --pull STAGE`: the shared stages and the cells it needs come from the remote, it alone runs."""
+def repro(stage: str, checkout: Path, log: Path, threads: int | None) -> bool:
+    """`dvc repro --pull STAGE`: the shared stages and the cells it needs come from the remote, it alone runs.
+
+    False when it did not run either: the node's DVC cache already held its result (the same code, settings and
+    inputs, run by an earlier task on this node), which DVC restored."""
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
     for name in ("DVC_STAGE", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # Ray sets OMP_NUM_THREADS in its workers
@@ -142,9 +145,12 @@ def repro(stage: str, checkout: Path, log: Path, threads: int | None) -> None:
             raise CellFailed(stage, tail)
         raise WorkerError(f"dvc repro --pull {stage} failed on {socket.gethostname()} (exit {code}):\n{tail}")
     ran = set(re.findall(r"Running stage '([^']+)'", text))
-    if ran != {stage}:
-        raise WorkerError(f"{stage}: expected to run it alone, but DVC ran {sorted(ran) or 'nothing'} "
-                          f"(a stage it needs was not on the remote):\n{tail}")
+    if ran - {stage}:
+        raise WorkerError(f"{stage}: DVC also ran {', '.join(sorted(ran - {stage}))}, which should have come from "
+                          f"the remote:\n{tail}")
+    if stage not in ran and f"Stage '{stage}' is cached" not in text:
+        raise WorkerError(f"{stage}: DVC neither ran it nor restored it:\n{tail}")
+    return stage in ran
 
 
 def push_result(stage_name: str, checkout: Path, remote: str) -> tuple[str, str]:
@@ -162,9 +168,11 @@ def push_entry(repo, stage, remote: str | None) -> tuple[str, str]:
     cell: its small JSON is tracked by git); StageCache.save is what it calls for the other stages, and it
     also puts the uncached outputs in the cache, so that the entry restores them.
     """
-    from dvc.stage.cache import _get_cache_hash, _get_stage_hash
+    from dvc.stage.cache import _can_hash, _get_cache_hash, _get_stage_hash
     from dvc.stage.serialize import to_single_stage_lockfile
 
+    if not _can_hash(stage):  # a dependency missing, or an output outside the repository
+        raise WorkerError(f"{stage.addressing}: DVC cannot keep it in the run-cache on {socket.gethostname()}")
     repo.stage_cache.save(stage)
     key = _get_stage_hash(stage)
     value = _get_cache_hash(to_single_stage_lockfile(stage))
