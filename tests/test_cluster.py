@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -52,11 +53,9 @@ def repo(tmp_path_factory, debian_fashion_mnist) -> Path:
     return repo
 
 
-def cluster(repo: Path, *args: str, scratch: Path | None = None) -> subprocess.Popen:
+def cluster(repo: Path, *args: str, scratch: Path | None = None, env: dict | None = None) -> subprocess.Popen:
     """`python -m blockzoo.cluster run ARGS` in `repo`; the nodes' scratch folder beside it unless given."""
-    # RAY_AUTH_MODE: `ray start` makes a cluster with Ray's token authentication (its token in ~/.ray)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "RAY_AUTH_MODE": "token"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "blockzoo.cluster", "run", "--scratch",
                              str(scratch or repo.parent / "scratch"), *args], cwd=repo, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -76,14 +75,18 @@ def free_port() -> int:
 
 @pytest.fixture
 def ray_cluster(tmp_path):
-    """`ray start --head` on 127.0.0.1 with two CPUs: two worker processes run cells at once."""
+    """`ray start --head` on 127.0.0.1 with two CPUs (two worker processes run cells at once), with Ray's token
+    authentication: yields its address and the environment a client needs to connect."""
     ray = str(Path(sys.executable).parent / "ray")
     port = free_port()
+    token = tmp_path / "ray-token"
+    token.write_text(secrets.token_hex(32))
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     temp = Path("/tmp") / f"ray-{port}"  # Ray's socket paths must stay short
     run(tmp_path, ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-        "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}")
+        "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}", env=auth)
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", auth
     finally:
         run(tmp_path, ray, "stop", "--force", check=False)
 
@@ -99,7 +102,13 @@ def train_metrics(repo: Path) -> dict[str, dict]:
 
 
 def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp_path):
-    output = finished(cluster(repo, "--address", ray_cluster, "--remote", "store"))
+    address, auth = ray_cluster
+    unauthorised = cluster(repo, "--address", address)  # without the cluster's token: one line, before any stage
+    assert unauthorised.wait(timeout=300) == 2
+    text = unauthorised.stdout.read()
+    assert f"error: could not connect to the Ray cluster at {address}" in one_line(text) and "Running stage" not in text
+
+    output = finished(cluster(repo, "--address", address, "--remote", "store", env=auth))
     assert "9 cells on 1 Ray node (2 CPUs, 0 GPUs)" in output
     for cell in TRAIN_CELLS:
         assert f"done {cell} in" in output
@@ -132,7 +141,7 @@ def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp
     # Another checkout of the commit, on the same cluster: each task finds its cell in the node's DVC cache
     again = tmp_path / "again"
     run(tmp_path, "git", "clone", "-q", str(repo), str(again))
-    output = finished(cluster(again, "--address", ray_cluster, scratch=repo.parent / "scratch"))
+    output = finished(cluster(again, "--address", address, scratch=repo.parent / "scratch", env=auth))
     assert output.count("restored from the node's DVC cache") == 9 and "Running stage 'train@" not in output
     assert train_metrics(again) == train_metrics(repo)
 

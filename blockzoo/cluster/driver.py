@@ -61,6 +61,8 @@ def run(options: Options) -> int:
         shared = pipeline.shared()
     finally:
         pipeline.close()
+    if options.address:
+        start_ray(options).shutdown()  # fail before anything runs when the cluster cannot be reached
     if shared:
         dvc(root, "repro", *shared)
     pipeline = Pipeline(root, options.targets)  # read again: the shared stages may have changed the cells
@@ -138,7 +140,8 @@ def bundle_of(root: Path) -> bytes:
                           check=True).stdout
 
 
-def start_ray(options: Options, settings: ClusterSettings):
+def start_ray(options: Options):
+    """Connect to the cluster at --address, or start one here."""
     import ray
 
     if not options.address:
@@ -146,7 +149,7 @@ def start_ray(options: Options, settings: ClusterSettings):
         return ray
     try:
         ray.init(address=options.address, log_to_driver=False, logging_level="WARNING")
-    except (ConnectionError, RuntimeError) as exc:
+    except Exception as exc:  # ConnectionError, Ray's AuthenticationError, ...: all mean "not connected"
         last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise BlockzooError(f"could not connect to the Ray cluster at {options.address} ({last}); check it runs "
                             "(`ray status`), and with Ray's token authentication set RAY_AUTH_MODE=token and the "
@@ -156,7 +159,7 @@ def start_ray(options: Options, settings: ClusterSettings):
 
 def run_on_ray(cells: list[str], needs: dict[str, list[str]], job: Job, settings: ClusterSettings,
                options: Options, bundle: bytes) -> Outcome:
-    ray = start_ray(options, settings)
+    ray = start_ray(options)
     try:
         nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
         has_gpus = any(node.get("GPU", 0) > 0 for node in nodes)
