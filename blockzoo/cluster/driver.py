@@ -22,7 +22,7 @@ import yaml
 
 from blockzoo.cluster.plan import Pipeline, dvc_repo, git, is_cell, repo_root, uncommitted
 from blockzoo.cluster.settings import ClusterSettings
-from blockzoo.cluster.worker import CellFailed, Job, WorkerError, push_entry, run_cell
+from blockzoo.cluster.worker import CellFailed, Job, WorkerError, dvc_env, push_entry, run_cell
 from blockzoo.errors import BlockzooError
 
 LOCAL_REMOTE = "driver-cache"  # a local cluster's remote when none is configured: this checkout's DVC cache
@@ -62,7 +62,7 @@ def run(options: Options) -> int:
     finally:
         pipeline.close()
     if options.address:
-        start_ray(options).shutdown()  # fail before anything runs when the cluster cannot be reached
+        start_ray(options)  # fail before anything runs when the cluster cannot be reached
     if shared:
         dvc(root, "repro", *shared)
     pipeline = Pipeline(root, options.targets)  # read again: the shared stages may have changed the cells
@@ -72,6 +72,7 @@ def run(options: Options) -> int:
     finally:
         pipeline.close()
     if not cells:
+        stop_ray()
         print("no cell is out of date: nothing to run on the cluster")
         return finish(root, Outcome(), options.targets)
 
@@ -113,8 +114,7 @@ def choose_remote(pipeline: Pipeline, options: Options) -> tuple[str, dict]:
 
 def dvc(root: Path, *args: str) -> str:
     """Run a DVC command here, showing its output; return that output."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=root, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=root, env=dvc_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
     for line in proc.stdout:
@@ -141,9 +141,11 @@ def bundle_of(root: Path) -> bytes:
 
 
 def start_ray(options: Options):
-    """Connect to the cluster at --address, or start one here."""
+    """Connect to the cluster at --address, or start one here (once: a second call returns the connection)."""
     import ray
 
+    if ray.is_initialized():
+        return ray
     if not options.address:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
         return ray
@@ -173,7 +175,13 @@ def run_on_ray(cells: list[str], needs: dict[str, list[str]], job: Job, settings
               f"{at_once} at a time")
         return schedule(ray, task, cells, needs, asks, job, bundle_ref, settings, jobs)
     finally:
-        ray.shutdown()
+        stop_ray()
+
+
+def stop_ray() -> None:
+    """Disconnect from the cluster (a local one stops), if this process is connected."""
+    if "ray" in sys.modules:  # Ray is imported only when it is used
+        sys.modules["ray"].shutdown()
 
 
 def fitted(ask: dict[str, float], nodes: list[dict], local: bool) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""The driver's view of the pipeline, through DVC: the commit the workers check out, the remote, the cells to run.
+"""The driver's view of the pipeline, through DVC: whether the workspace is committed, the remote, the cells to run.
 
 A cell is a matrix stage of dvc.yaml (its address has an '@': train@RepMixer-mid-0). The stages that are
 not cells run on the driver: the shared ones the cells depend on (download, cells) before, aggregate after.
@@ -9,7 +9,6 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from blockzoo.errors import BlockzooError
@@ -58,16 +57,6 @@ def uncommitted(root: Path, outputs: list[str]) -> list[str]:
             if not any(path == out or path.startswith(out.rstrip("/") + "/") for out in generated)]
 
 
-@dataclass
-class Plan:
-    """What a cluster run does: shared stages on the driver, then the stale cells in dependency order."""
-
-    commit: str
-    shared: list[str]  # non-cell stages the cells depend on, run on the driver first
-    cells: list[str] = field(default_factory=list)  # stale cells, each after the cells it depends on
-    needs: dict[str, list[str]] = field(default_factory=dict)  # cell -> the stale cells it waits for
-
-
 class Pipeline:
     """DVC's index of the checkout at `root`, read once."""
 
@@ -75,7 +64,7 @@ class Pipeline:
         import networkx as nx
         from dvc.repo import Repo
 
-        self.root, self.targets = root, targets
+        self.root = root
         self.repo = Repo(str(root))
         try:
             chosen = [stage for target in (targets or [None]) for stage in self.repo.stage.collect(target)]
@@ -104,13 +93,10 @@ class Pipeline:
         """The selected cells `dvc repro` would run now: changed ones and every cell downstream of them."""
         import networkx as nx
 
-        changed = set(self.repo.status(targets=sorted(self.stages & {s for s in self.stages if is_cell(s)})) or {})
-        stale = set(changed)
-        for stage in changed:
-            stale |= nx.ancestors(self.graph, stage)  # ancestors: the stages that depend on it
-        stale &= {stage for stage in self.stages if is_cell(stage)}
-        order = list(reversed(list(nx.topological_sort(self.graph.subgraph(stale)))))
-        return order
+        cells = {stage for stage in self.stages if is_cell(stage)}
+        changed = set(self.repo.status(targets=sorted(cells)) or {})
+        stale = changed | {down for stage in changed for down in nx.ancestors(self.graph, stage)}  # its dependents
+        return list(reversed(list(nx.topological_sort(self.graph.subgraph(stale & cells)))))
 
     def upstream(self, cells: list[str]) -> list[str]:
         """The stages the given cells depend on that are not among them (up to date here)."""

@@ -66,18 +66,18 @@ def run_cell(stage: str, job: Job, bundle: bytes, threads: int | None) -> dict:
     sweep(checkouts)
     name = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', stage)}-{uuid.uuid4().hex[:8]}"
     checkout = checkouts / name
-    with open(checkouts / f"{name}.lock", "w") as lock:
+    lock_path, log = checkouts / f"{name}.lock", checkouts / f"{name}.log"
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # held while this task lives; a dead task's checkout is swept
         try:
             check_out(job.commit, bundle, scratch, checkout, job.outputs)
             configure_dvc(checkout, job, scratch / "cache")
-            log = checkout.parent / f"{name}.log"
             ran = repro(stage, checkout, log, threads)
             entry = push_result(stage, checkout, job.remote)
         finally:
             shutil.rmtree(checkout, ignore_errors=True)
-            for leftover in (checkouts / f"{name}.log", checkouts / f"{name}.lock"):
-                leftover.unlink(missing_ok=True)
+            log.unlink(missing_ok=True)
+            lock_path.unlink(missing_ok=True)
     return {"stage": stage, "entry": entry, "seconds": time.perf_counter() - start, "started": started,
             "ended": time.time(), "node": socket.gethostname(), "ran": ran}
 
@@ -123,13 +123,18 @@ def configure_dvc(checkout: Path, job: Job, cache: Path) -> None:
         config["cache"]["dir"] = str(cache)
 
 
+def dvc_env() -> dict[str, str]:
+    """This environment with this Python's bin folder first: `dvc` and the stages' `python` are this project's."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DVC_NO_ANALYTICS": "1"}
+
+
 def repro(stage: str, checkout: Path, log: Path, threads: int | None) -> bool:
     """`dvc repro --pull STAGE`: the shared stages and the cells it needs come from the remote, it alone runs.
 
     False when it did not run either: the node's DVC cache already held its result (the same code, settings and
     inputs, run by an earlier task on this node), which DVC restored."""
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
+    env = dvc_env()
     for name in ("DVC_STAGE", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # Ray sets OMP_NUM_THREADS in its workers
         env.pop(name, None)
     if threads is not None:
