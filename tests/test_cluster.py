@@ -226,6 +226,8 @@ def test_resources_per_kind_of_cell_and_gpus_only_where_there_are_some():
     assert not ClusterSettings(exclusive_timing=False).is_exclusive("benchmark@RepMixer-mid")
     nodes = [{"CPU": 2.0}]
     assert fitted({"num_cpus": 4, "num_gpus": 0}, nodes, local=True) == {"num_cpus": 2, "num_gpus": 0}
+    one_gpu = [{"CPU": 8.0, "GPU": 1.0}]  # two GPUs asked of a one-GPU machine: its GPU, not the CPU
+    assert fitted({"num_cpus": 2, "num_gpus": 2.0}, one_gpu, local=True) == {"num_cpus": 2, "num_gpus": 1.0}
     with pytest.raises(BlockzooError, match="no node of the cluster has"):
         fitted({"num_cpus": 4, "num_gpus": 0}, nodes, local=False)
 

@@ -188,9 +188,9 @@ def fitted(ask: dict[str, float], nodes: list[dict], local: bool) -> dict[str, f
     """The cell's resources, made to fit this machine on a local cluster; a one-line error on a real one."""
     if any(node.get("CPU", 0) >= ask["num_cpus"] and node.get("GPU", 0) >= ask["num_gpus"] for node in nodes):
         return ask
-    if local:
-        cpus = max(node.get("CPU", 0) for node in nodes)
-        return {"num_cpus": min(ask["num_cpus"], max(cpus, 1)), "num_gpus": 0.0 if cpus else ask["num_gpus"]}
+    if local:  # one node: ask for no more than it has
+        cpus, gpus = (max(node.get(kind, 0) for node in nodes) for kind in ("CPU", "GPU"))
+        return {"num_cpus": min(ask["num_cpus"], max(cpus, 1)), "num_gpus": min(ask["num_gpus"], gpus)}
     raise BlockzooError(f"a cell asks for {ask['num_cpus']:g} CPUs and {ask['num_gpus']:g} GPUs, which no node of the "
                         "cluster has; lower cluster.train_cpus / cluster.train_gpus (conf/config.yaml)")
 
