@@ -1,7 +1,8 @@
 """Which project files each DVC stage's command imports, followed through the project, against dvc.yaml.
 
     python scripts/stage_deps.py            # every stage: the project files it imports, and what dvc.yaml misses
-    python scripts/stage_deps.py --check    # exit 1 when a stage misses a file (tests/test_settings.py runs this)
+    python scripts/stage_deps.py --check    # exit 1 when a stage misses a file, or lists one it does not import
+                                            # (tests/test_settings.py runs this)
     python scripts/stage_deps.py --fix      # add what each stage misses to dvc.yaml (comments and order kept)
 
 Imports are read from the source (every import statement, also those inside functions), so a lazy
@@ -109,6 +110,17 @@ def missing_deps(root: Path = ROOT) -> dict[str, list[str]]:
     return missing
 
 
+def unneeded_deps(root: Path = ROOT) -> dict[str, list[str]]:
+    """{stage: [project .py files dvc.yaml lists as its deps that its command does not import]}: each re-runs the
+    stage's cells for nothing when it changes (a folder listed, e.g. blockzoo/profile, is not reported)."""
+    dvc_yaml = yaml.safe_load((root / "dvc.yaml").read_text())
+    unneeded = {}
+    for stage, (script, deps) in stage_scripts(dvc_yaml, root).items():
+        files = {str(f.relative_to(root)) for f in imported_files(script, [script.parent, root])}
+        unneeded[stage] = [dep for dep in deps if dep.endswith(".py") and dep not in files]
+    return unneeded
+
+
 def add_missing_deps(missing: dict[str, list[str]], root: Path = ROOT) -> int:
     """Add each stage's missing files to its deps in dvc.yaml (after its own script), keeping comments."""
     from ruamel.yaml import YAML
@@ -142,14 +154,16 @@ def main() -> int:
         print(f"added {fixed} deps to dvc.yaml" if fixed else "dvc.yaml misses nothing")
         return 0
     dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    missing = missing_deps()
+    missing, unneeded = missing_deps(), unneeded_deps()
     for stage, (script, _deps) in stage_scripts(dvc_yaml).items():
         files = sorted(str(f.relative_to(ROOT)) for f in imported_files(script, [script.parent, ROOT]))
         if not args.check:
             print(f"{stage}: imports {', '.join(f for f in files if f not in EXEMPT)}")
         for path in missing[stage]:
             print(f"{stage}: dvc.yaml misses {path}")
-    return 1 if any(missing.values()) else 0
+        for path in unneeded[stage]:
+            print(f"{stage}: dvc.yaml lists {path}, which it does not import (remove it)")
+    return 1 if any(missing.values()) or any(unneeded.values()) else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ measures; params.yaml composed from conf/; every stage depending on every projec
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -121,3 +122,41 @@ def test_the_dependency_check_names_what_a_stage_misses(tmp_path):
                                 "blockzoo/train/recipes.py",
                                 "blockzoo/train/run.py"]
     assert not missing["profile"]
+    dvc_yaml["stages"]["profile"]["deps"].append("blockzoo/train/recipes.py")  # a dep it does not import
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
+    assert stage_deps.unneeded_deps(tmp_path)["profile"] == ["blockzoo/train/recipes.py"]
+
+
+def test_a_recipe_edit_changes_the_train_cells_only(tmp_path):
+    """The training schedules are imported by the train stages alone: editing one leaves every profile, benchmark
+    and noise-check cell up to date in DVC's own status (each stage committed with placeholder outputs)."""
+    from pipeline_repo import dvc, make_repo
+
+    repo = make_repo(tmp_path / "repo", {
+        "zoo": ["ResNetBasicBlock", "MobileOneBlock"], "positions": ["mid"], "seeds": [0],
+        "data": {"dataset": "fashion-mnist", "archive": "/usr/share/datasets/fashion-mnist"}})
+    cells = ["ResNetBasicBlock", "MobileOneBlock-mid"]
+    outs = ["data/fashion-mnist/placeholder", "metrics/noise/ResNetBasicBlock-mid.json"]
+    for cell in cells:
+        outs += [f"pipeline/cells/{cell}.json", f"metrics/profile/{cell}.json", f"metrics/benchmark/{cell}.json",
+                 f"runs/{cell}-s0/placeholder", f"metrics/train/{cell}-s0.json", f"plots/curves/{cell}-s0/placeholder"]
+    for out in outs:
+        (repo / out).parent.mkdir(parents=True, exist_ok=True)
+        (repo / out).write_text('{"cell": {}, "cell_train": {}}')
+    stages = ["download", "cells", "profile", "benchmark", "noise_check", "train"]
+    dvc(repo, "commit", "-f", *stages)
+
+    def changed() -> set[str]:
+        return set(json.loads(dvc(repo, "status", "--json", *stages).stdout or "{}"))
+
+    assert changed() == set()
+    recipes = repo / "blockzoo" / "train" / "recipes.py"
+    recipes.write_text(recipes.read_text().replace("momentum=0.9, weight_decay", "momentum=0.8, weight_decay", 1))
+    assert changed() == {f"train@{cell}-0" for cell in cells}
+
+
+def test_the_recipe_settings_name_every_recipe():
+    from blockzoo.settings import RECIPE_NAMES
+    from blockzoo.train.recipes import RECIPES
+
+    assert set(RECIPE_NAMES) == set(RECIPES) and all(recipe.name == name for name, recipe in RECIPES.items())
