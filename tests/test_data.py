@@ -121,6 +121,7 @@ def test_unreachable_url_names_the_url_and_the_ways_out(tmp_path):
     with pytest.raises(BlockzooError) as excinfo:
         fetch("cifar100", tmp_path / "data", url=url)
     assert_one_line_error(excinfo, url, "data.url", "--data-url", "data.archive", "--data-archive")
+    assert "conf/config.yaml" in str(excinfo.value) and "params.yaml" not in str(excinfo.value)  # never edited
     assert entries(tmp_path / "data") == []
 
 

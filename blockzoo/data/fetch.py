@@ -111,8 +111,8 @@ def _archive_description(name: str) -> str:
 
 
 def _supply_hint(name: str) -> str:
-    return (f"download it elsewhere and set data.archive in params.yaml (or --data-archive) to the "
-            f"{_archive_description(name)}, or set data.url (or --data-url) to a mirror")
+    return (f"download it elsewhere and set data.archive in conf/config.yaml (or -S data.archive=PATH, or "
+            f"--data-archive) to the {_archive_description(name)}, or set data.url (or --data-url) to a mirror")
 
 
 def _fingerprint(name: str, md5: str | None) -> str:
