@@ -79,6 +79,16 @@ def pipeline_cells(zoo, block: str, positions, block_settings=None) -> list[str]
     return cells
 
 
+def check_measures_something(cells, positions, macro_cells) -> None:
+    """A one-line error for a run that measures no block at a position and no macro architecture (the
+    baseline network alone, at no position)."""
+    if len(cells) < 2 and not positions and not macro_cells:
+        from blockzoo.errors import BlockzooError
+
+        raise BlockzooError("positions is empty and there is no macro architecture, so this run measures nothing; "
+                            "list positions (e.g. positions=[mid]), or macro architectures in macro.archs")
+
+
 def conf_digest(conf_dir) -> str:
     """A digest of the settings files under conf/ (*.yaml): params.yaml records the one it was composed from."""
     import hashlib

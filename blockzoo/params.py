@@ -1,17 +1,26 @@
 """params.yaml as a whole: every key and value of a pipeline run checked, with one line naming the first bad
-one (the cells stage runs this before any cell). No torch here."""
+one (the cells stage runs this before any cell, and scripts/compose_params.py before it writes params.yaml).
+No torch here, but for the check of the dataset's source (blockzoo.data.fetch.check_source), imported when it runs.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from blockzoo.checks import Settings, check_known_keys
+from blockzoo.checks import Settings, check_known_keys, closest_hint
 from blockzoo.cluster.settings import ClusterSettings
 from blockzoo.data.catalogue import DataSettings
 from blockzoo.errors import BlockzooError
 from blockzoo.macro.space import macro_cells
-from blockzoo.names import ALL_BLOCKS, POSITIONS, pipeline_cells, split_block_spec
+from blockzoo.names import (
+    ALL_BLOCKS,
+    POSITIONS,
+    block_spec,
+    check_measures_something,
+    pipeline_cells,
+    split_block_spec,
+)
 from blockzoo.settings import (
     BenchmarkSettings,
     DynamicSettings,
@@ -78,33 +87,86 @@ class PipelineSettings(Settings):
                 raise BlockzooError(f"positions: unknown position '{position}'; use some of {', '.join(POSITIONS)}")
         if not all(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 for seed in self.seeds):
             raise BlockzooError(f"seeds must be a list of integers >= 0, got {list(self.seeds)}")
+        if self.block == ALL_BLOCKS and not self.zoo:
+            raise BlockzooError("zoo is empty, so this run would measure the baseline network alone; list blocks in "
+                                "zoo, or name one with block=NAME")
+        if not self.seeds:
+            raise BlockzooError("seeds is empty, so no cell would be trained; list at least one seed, e.g. seeds=[0]")
+        for key, values in (("zoo", self.zoo), ("positions", self.positions), ("seeds", self.seeds)):
+            _listed_once(key, values)
         data = DataSettings.from_dict(self.data)
+        from blockzoo.data.fetch import check_source  # what the download stage would reject, before DVC runs it
+
+        check_source(data.dataset, **data.fetch_options())
         ScaffoldSpec.for_dataset(self.scaffold, data.info)
         ProfileSettings.from_dict(self.profile)
         BenchmarkSettings.from_dict(self.benchmark)
         ClusterSettings.from_dict(self.cluster)
         self.train_settings(None)
+        run_blocks = [*self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])]
         for name, _values in (self.block_settings or {}).items():
+            if name not in run_blocks:  # its settings would be dropped without a word
+                raise BlockzooError(f"block_settings names '{name}', which is not a block of this run (zoo, block); "
+                                    f"{closest_hint(str(name), set(run_blocks), 'block_settings.')}")
             self.block_settings_of(name)
             self.train_settings(name)
         dynamic = DynamicSettings.from_dict(self.dynamic)
+        if dynamic.cells:
+            for key in ("cells", "seeds", "gammas"):
+                if not getattr(dynamic, key):
+                    raise BlockzooError(f"dynamic.{key} is empty, so dynamic.cells would not be run; list at least "
+                                        f"one, or set dynamic.cells: []")
+                _listed_once(f"dynamic.{key}", getattr(dynamic, key))
         for name in dynamic.cells:
             if name not in self.cells:
                 raise BlockzooError(f"dynamic.cells names '{name}', which is not a block cell of this run "
                                     f"({', '.join(self.cells)}); name a trained cell")
-        for seed in dynamic.seeds:
+        for seed in dynamic.seeds if dynamic.cells else ():
             if seed not in self.seeds:
-                raise BlockzooError(f"dynamic.seeds names seed {seed!r}, which is not trained (seeds: "
-                                    f"{list(self.seeds)})")
+                raise BlockzooError(f"dynamic.seeds names seed {seed!r}, which seeds does not train (seeds: "
+                                    f"{list(self.seeds)}); name a seed of seeds")
         if not all(isinstance(g, (int, float)) and not isinstance(g, bool) and g >= 0 for g in dynamic.gammas):
             raise BlockzooError(f"dynamic.gammas must be numbers >= 0, got {dynamic.gammas}")
         macro = MacroSettings.from_dict(self.macro)
+        _listed_once("macro.archs", [str(arch) for arch in macro.archs])
         train_settings(self.train, macro.train, None, where="macro.train.")
         expected = pipeline_cells(self.zoo, self.block, self.positions, self.block_settings)
-        if list(self.cells) != expected or list(self.macro_cells) != macro_cells(macro.to_dict(), self.zoo, expected):
+        try:
+            run_macro_cells = macro_cells(macro.to_dict(), self.zoo, expected)
+        except BlockzooError as exc:
+            raise BlockzooError(f"macro: {exc}") from None
+        check_measures_something(expected, self.positions, run_macro_cells)
+        if list(self.cells) != expected or list(self.macro_cells) != run_macro_cells:
             raise BlockzooError("params.yaml's cells do not follow from its zoo, block, positions, block_settings and "
                                 "macro: params.yaml is generated from conf/; edit conf/ and run `dvc exp run` "
                                 "(or `make params`)")
+
+    def check_with_the_library(self) -> None:
+        """The checks that import the library's torch modules (the cells stage and compose_params run them, after
+        importing the modules of the user's blocks): every block the run names is registered, with the variant
+        block_settings gives it; the benchmark's dtype runs on its device, where that is known before the run (cpu;
+        auto and cuda are resolved on the machine that times the cell)."""
+        from blockzoo.blocks.registry import get_block
+
+        for key, names in (("zoo", self.zoo), ("block", [self.block] if self.block != ALL_BLOCKS else [])):
+            for name in names:
+                variant = self.block_settings_of(name).variant
+                try:
+                    get_block(block_spec(name, None))
+                    get_block(block_spec(name, variant))
+                except BlockzooError as exc:
+                    where = f"block_settings.{name}.variant" if variant and "variant" in str(exc) else key
+                    raise BlockzooError(f"{where}: {exc}") from None
+        benchmark = BenchmarkSettings.from_dict(self.benchmark)
+        if benchmark.device == "cpu":
+            import torch
+
+            from blockzoo.benchmark.latency import check_dtype
+
+            try:
+                check_dtype(benchmark.dtype, torch.device("cpu"))
+            except BlockzooError as exc:
+                raise BlockzooError(f"benchmark.dtype {benchmark.dtype} with benchmark.device cpu: {exc}") from None
 
     def block_settings_of(self, block: str) -> BlockSettings:
         values = (self.block_settings or {}).get(block) or {}
@@ -117,6 +179,14 @@ class PipelineSettings(Settings):
         """`train`, with the block's own `block_settings.<block>.train` on top."""
         overrides = (self.block_settings_of(block).train or {}) if block else {}
         return train_settings(self.train, overrides, block)
+
+
+def _listed_once(key: str, values) -> None:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise BlockzooError(f"{key} lists {value!r} twice; list each once")
+        seen.add(value)
 
 
 _SECTIONS = {"train": TrainSettings, "data": DataSettings, "scaffold": ScaffoldSpec, "profile": ProfileSettings,

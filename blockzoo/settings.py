@@ -143,13 +143,23 @@ class DynamicSettings(Settings):
     device: str = field(default="auto", metadata=DEVICE)
     latency_images: int = field(default=200, metadata=POSITIVE)  # test images timed one by one
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.curriculum_epochs + self.finetune_epochs == 0:
+            raise BlockzooError("dynamic.curriculum_epochs + dynamic.finetune_epochs is 0: train at least one epoch")
+
 
 def train_settings(train: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None,
                    block: str | None = None, where: str | None = None) -> TrainSettings:
     """TrainSettings from params.yaml's `train`, with a block's own `block_settings.<block>.train` (or the
     overrides at `where`, e.g. macro.train.) on top."""
-    for prefix, values in (("train.", train or {}), (where or f"block_settings.{block}.train.", overrides or {})):
+    where = where or f"block_settings.{block}.train."
+    for prefix, values in (("train.", train or {}), (where, overrides or {})):
         if "seed" in values:
             raise BlockzooError(f"{prefix}seed is not a setting: the seeds trained are the top-level list `seeds`")
         check_known_keys(values, TrainSettings.keys(), prefix)
-    return TrainSettings(**{**(train or {}), **(overrides or {})})
+    settings = TrainSettings(**(train or {}))
+    if overrides:  # checked apart, so that a bad value is named by the key it was given at (e.g. macro.train.lr)
+        named = type(TrainSettings.__name__, (TrainSettings,), {"SECTION": where.rstrip(".")})
+        settings = TrainSettings(**named(**{**(train or {}), **overrides}).to_dict())
+    return settings

@@ -15,10 +15,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common import ROOT, BlockzooError, cli_errors, stage_params
+from common import ROOT, cli_errors, stage_params
 
 from blockzoo import atomic, results
-from blockzoo.names import parse_cell
+from blockzoo.names import check_measures_something, parse_cell
 
 
 def cell_records(metrics: Path, curves: Path, cells: list[str], positions: list[str], seeds: list[int]):
@@ -82,9 +82,7 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
     params = stage_params()
     cells, positions, seeds = params["cells"], params["positions"], params["seeds"]
     macro_cells = params["macro_cells"]
-    if len(cells) < 2 and not positions and not macro_cells:
-        raise BlockzooError("this run measures no block and no macro architecture: set zoo and positions, or macro, "
-                            "in conf/config.yaml")
+    check_measures_something(cells, positions, macro_cells)  # the cells stage checked it before any cell ran
     from blockzoo.report.curves import curves_table
     from blockzoo.report.figures import draw_all
     from blockzoo.report.leaderboard import build_leaderboard, leaderboard_table, noise_check, noise_line

@@ -1,11 +1,15 @@
 """Stage `cells`: check every setting, then write one spec per cell: pipeline/cells/<cell>.json.
 
+Every setting any stage can reject without running is checked here, and this stage runs first: the download
+stage depends on DATA_JSON (the data source as checked, written here), every cell stage on its spec. So DVC
+removes no stage's outputs (the dataset's folder among them) for a setting that a stage would then refuse.
+
 A cell's spec names its network (which block at which stage, or which macro architecture) and
 fingerprints what the network is made of: the source file of every block in it and the versions of the
 libraries they come from. Each cell stage depends on its own spec (and only on it, of all the blocks'
 code), so editing one block's file, or registering a new block module, re-runs only the cells whose
 networks use those blocks. The cells of the run are `cells` (a block at a position) and `macro_cells`.
-Usage (dvc.yaml): python stages/cells.py CONF_DIR USER_BLOCKS_DIR OUT_DIR
+Usage (dvc.yaml): python stages/cells.py CONF_DIR USER_BLOCKS_DIR OUT_DIR DATA_JSON
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def cell_spec(cell, train_overrides: dict) -> dict:
 
 
 @cli_errors
-def main(conf_dir: str, user_blocks: str, out_dir: str) -> None:
+def main(conf_dir: str, user_blocks: str, out_dir: str, data_json: str) -> None:
     params = stage_params()
     from blockzoo.params import PipelineSettings
     from blockzoo.settings import DataSettings, ScaffoldSpec
@@ -65,7 +69,9 @@ def main(conf_dir: str, user_blocks: str, out_dir: str) -> None:
     from blockzoo.settings import MacroSettings
 
     import_block_modules(user_block_files(ROOT / user_blocks))
-    scaffold = ScaffoldSpec.for_dataset(settings.scaffold, DataSettings.from_dict(settings.data).info)
+    settings.check_with_the_library()
+    data = DataSettings.from_dict(settings.data)
+    scaffold = ScaffoldSpec.for_dataset(settings.scaffold, data.info)
     macro = MacroSettings.from_dict(settings.macro)
     out = ROOT / out_dir
     written = set()
@@ -83,6 +89,7 @@ def main(conf_dir: str, user_blocks: str, out_dir: str) -> None:
     for stale in out.glob("*.json"):
         if stale.name not in written:
             stale.unlink()
+    atomic.write_json(ROOT / data_json, {"dataset": data.dataset, **data.fetch_options()})
     print(f"settings checked; {len(written)} cell specs in {out_dir}/")
 
 

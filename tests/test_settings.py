@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +21,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import compose_params  # noqa: E402
 import stage_deps  # noqa: E402
 
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+def committed(path: str) -> str:
+    """A file as committed (HEAD): `dvc exp run` applies its experiment's params.yaml to the workspace."""
+    shown = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=ROOT, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else (ROOT / path).read_text()  # not a git checkout: the file
+
+
+PARAMS = yaml.safe_load(committed("params.yaml"))
 
 
 def with_change(path: str, value) -> dict:
@@ -44,7 +52,7 @@ def test_the_committed_params_are_valid():
 def test_the_committed_params_are_composed_from_conf(tmp_path):
     composed = tmp_path / "params.yaml"
     compose_params.compose([], output=composed)
-    assert composed.read_text() == (ROOT / "params.yaml").read_text(), "run `make params` and commit params.yaml"
+    assert composed.read_text() == committed("params.yaml"), "run `make params` and commit params.yaml"
     assert PARAMS["conf_digest"] == conf_digest(ROOT / "conf")
 
 
@@ -66,14 +74,14 @@ def test_the_committed_params_are_composed_from_conf(tmp_path):
     ("profile.device", None, "profile.device must be set"),
     ("macro.sample_space", "nas", "macro.sample_space must be one of 'blox', 'zoo'"),
     ("macro.archs", ["[[0]"], "is not a BLOX arch vector"),
-    ("macro.train", {"recipe": "adamw"}, "train.recipe must be one of sgd, blockzoo, blox"),
+    ("macro.train", {"recipe": "adamw"}, "macro.train.recipe must be one of sgd, blockzoo, blox"),
     ("benchmark.dtype", "int8", "benchmark.dtype must be one of 'float32'"),
     ("benchmark.repetas", 3, "unknown setting 'benchmark.repetas'; did you mean 'benchmark.repeats'?"),
     ("cluster.train_gpu", 1, "unknown setting 'cluster.train_gpu'; did you mean 'cluster.train_gpus'?"),
     ("cluster.train_cpus", 0, "cluster.train_cpus must be a positive integer, got 0"),
     ("block_settings.RepMixer.trian", {},
      "unknown setting 'block_settings.RepMixer.trian'; did you mean 'block_settings.RepMixer.train'?"),
-    ("block_settings.RepMixer.train", {"lr": -1}, "train.lr must be a positive number, got -1"),
+    ("block_settings.RepMixer.train", {"lr": -1}, "block_settings.RepMixer.train.lr must be a positive number, got -1"),
     ("block_settings.RepMixer.train", {"epoch": 3}, "did you mean 'block_settings.RepMixer.train.epochs'?"),
     ("positions", ["early", "top"], "positions: unknown position 'top'"),
     ("seeds", [0, -1], "seeds must be a list of integers >= 0"),
@@ -136,7 +144,7 @@ def test_a_recipe_edit_changes_the_train_cells_only(tmp_path):
         "zoo": ["ResNetBasicBlock", "MobileOneBlock"], "positions": ["mid"], "seeds": [0],
         "data": {"dataset": "fashion-mnist", "archive": "/usr/share/datasets/fashion-mnist"}})
     cells = ["ResNetBasicBlock", "MobileOneBlock-mid"]
-    outs = ["data/fashion-mnist/placeholder", "metrics/noise/ResNetBasicBlock-mid.json"]
+    outs = ["pipeline/data.json", "data/fashion-mnist/placeholder", "metrics/noise/ResNetBasicBlock-mid.json"]
     for cell in cells:
         outs += [f"pipeline/cells/{cell}.json", f"metrics/profile/{cell}.json", f"metrics/benchmark/{cell}.json",
                  f"runs/{cell}-s0/placeholder", f"metrics/train/{cell}-s0.json", f"plots/curves/{cell}-s0/placeholder"]

@@ -58,20 +58,9 @@ def fetch(name: str, root: str | Path, *, url: str | None = None, archive: str |
     to be there. For fashion-mnist, `archive` is a folder holding its four .gz or decompressed files.
     `md5` overrides the archive's expected md5 (cifar only).
     """
-    get_dataset_info(name)
-    if url is not None and archive is not None:
-        raise BlockzooError("both data.url and data.archive are set; set only one of them "
-                            "(or only one of --data-url / --data-archive)")
-    if md5 is not None and name not in CIFAR_CLASSES:
-        raise BlockzooError(f"an md5 can only be given for a single-archive dataset ({', '.join(CIFAR_CLASSES)}); "
-                            f"{name} files are always checked against their official md5s: "
-                            "remove data.md5 (--data-md5)")
+    check_source(name, url=url, archive=archive, md5=md5)
     root, md5 = Path(root), md5.lower() if md5 else None
-    if archive is not None:
-        archive = Path(archive)
-        if not archive.exists():
-            raise BlockzooError(f"data.archive {archive} does not exist; point data.archive (--data-archive) "
-                                f"at the downloaded {_archive_description(name)}")
+    archive = Path(archive) if archive is not None else None
 
     target = fetched_folder(name, root)
     fingerprint = _fingerprint(name, md5)
@@ -89,6 +78,28 @@ def fetch(name: str, root: str | Path, *, url: str | None = None, archive: str |
         (staged / _MARKER).write_text(json.dumps({"dataset": name, "verified": fingerprint}) + "\n")
         _move_into_place(staged, target, trash=tmp / "replaced")
     return target
+
+
+def check_source(name: str, *, url: str | None = None, archive: str | Path | None = None,
+                 md5: str | None = None) -> None:
+    """What fetch() checks of its arguments before it touches anything: a one-line error for a source that cannot
+    work (the pipeline's cells stage runs this on the data settings before DVC removes the dataset's folder)."""
+    get_dataset_info(name)
+    if url is not None and archive is not None:
+        raise BlockzooError("both data.url and data.archive are set; set only one of them "
+                            "(or only one of --data-url / --data-archive)")
+    if md5 is not None and name not in CIFAR_CLASSES:
+        raise BlockzooError(f"an md5 can only be given for a single-archive dataset ({', '.join(CIFAR_CLASSES)}); "
+                            f"{name} files are always checked against their official md5s: "
+                            "remove data.md5 (--data-md5)")
+    if archive is not None:
+        archive = Path(archive)
+        if not archive.exists():
+            raise BlockzooError(f"data.archive {archive} does not exist; point data.archive (--data-archive) "
+                                f"at the downloaded {_archive_description(name)}")
+        if name not in CIFAR_CLASSES and not archive.is_dir():
+            raise BlockzooError(f"data.archive {archive} is a file, but {name} comes as four files; set "
+                                f"data.archive (--data-archive) to the {_archive_description(name)}")
 
 
 def fetched_folder(name: str, root: str | Path) -> Path:
@@ -235,9 +246,6 @@ def _extract_tar(name: str, archive: Path, destination: Path, source: str) -> No
 
 
 def _stage_fashion(tmp: Path, *, url: str | None, folder: Path | None) -> Path:
-    if folder is not None and not folder.is_dir():
-        raise BlockzooError(f"data.archive {folder} is a file, but fashion-mnist comes as four files; set "
-                            f"data.archive (--data-archive) to the {_archive_description('fashion-mnist')}")
     staged = tmp / "raw"
     staged.mkdir()
     for gz_name, gz_md5 in FashionMNIST.resources:
