@@ -1,24 +1,59 @@
 """Compose params.yaml from conf/ exactly as `dvc exp run` does (DVC's own Hydra composition), without
 running anything: `python scripts/compose_params.py [OVERRIDE ...]`, e.g. `setting=tryout block=RepMixer`.
-`make params` runs it with no overrides: do that after editing conf/, then commit both."""
+`make params` runs it with no overrides: do that after editing conf/, then commit both.
+
+Every setting is checked first, as the cells stage checks params.yaml (blockzoo.params), and params.yaml is
+written only then, atomically: a bad key or value stops it with one line (`error: ...`, exit status 2) and
+leaves params.yaml as it was. (`dvc exp run` writes params.yaml before its cells stage checks it: a rejected
+experiment leaves its params.yaml in the workspace; run this, or `dvc exp run` again, to replace it.)"""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from dvc.repo import Repo
-from dvc.utils.hydra import compose_and_dump
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # this checkout's blockzoo, as the stages import it
+    sys.path.insert(0, str(ROOT))
+
+from blockzoo.errors import cli_errors  # noqa: E402
 
 
 def compose(overrides: list[str], root: Path = ROOT, output: Path | None = None) -> None:
-    """Write params.yaml (or `output`) composed from root/conf with `overrides`."""
+    """Write params.yaml (or `output`) composed from root/conf with `overrides`, once every setting is checked."""
+    import yaml
+    from dvc.repo import Repo
+    from dvc.utils.hydra import compose_and_dump
+    from omegaconf.errors import OmegaConfBaseException
+
+    from blockzoo import atomic
+    from blockzoo.errors import BlockzooError
+
     config = Repo(str(root)).config.get("hydra", {})
-    compose_and_dump(output or root / "params.yaml", str(root / config.get("config_dir", "conf")), None,
-                     config.get("config_name", "config"), str(root / config.get("plugins_path", "")), overrides)
+    with atomic.atomic_path(output or root / "params.yaml") as composed:
+        try:  # composition errors are one line already (conf/hydra_plugins/); resolving ${...} ones are not
+            compose_and_dump(composed, str(root / config.get("config_dir", "conf")), None,
+                             config.get("config_name", "config"), str(root / config.get("plugins_path", "")),
+                             overrides)
+        except OmegaConfBaseException as exc:
+            raise BlockzooError(f"conf/ does not compose: {' '.join(str(exc).split())}") from None
+        check(yaml.safe_load(composed.read_text()), root)
+
+
+def check(params: dict, root: Path = ROOT) -> None:
+    """The cells stage's checks of params.yaml that need no network built (stages/cells.py)."""
+    from blockzoo.blocks.registry import import_block_modules, user_block_files
+    from blockzoo.params import PipelineSettings
+
+    settings = PipelineSettings.from_params(params)
+    import_block_modules(user_block_files(root / "user_blocks"))
+    settings.check_with_the_library()
+
+
+@cli_errors
+def main(overrides: list[str], root: Path = ROOT) -> None:
+    compose(overrides, root)
+    print(f"composed {root / 'params.yaml'} from conf/" + (f" with {' '.join(overrides)}" if overrides else ""))
 
 
 if __name__ == "__main__":
-    compose(sys.argv[1:])
-    print(f"composed {ROOT / 'params.yaml'} from conf/" + (f" with {' '.join(sys.argv[1:])}" if sys.argv[1:] else ""))
+    sys.exit(main(sys.argv[1:]))
