@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from blockzoo.checks import Settings, check_known_keys, closest_hint
@@ -77,11 +78,12 @@ class PipelineSettings(Settings):
         return settings
 
     def validate_sections(self) -> None:
-        for name in (*self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])):
-            try:
-                split_block_spec(name)
-            except ValueError as exc:
-                raise BlockzooError(f"zoo / block: {exc}") from None
+        for key, names in (("zoo", self.zoo), ("block", [self.block] if self.block != ALL_BLOCKS else [])):
+            for name in names:
+                try:
+                    split_block_spec(name)
+                except ValueError as exc:
+                    raise BlockzooError(f"{key}: {exc}") from None
         for position in self.positions:
             if position not in POSITIONS:
                 raise BlockzooError(f"positions: unknown position '{position}'; use some of {', '.join(POSITIONS)}")
@@ -98,6 +100,10 @@ class PipelineSettings(Settings):
         from blockzoo.data.fetch import check_source  # what the download stage would reject, before DVC runs it
 
         check_source(data.dataset, **data.fetch_options())
+        root = Path(data.root)
+        if not data.root or root.is_absolute() or ".." in root.parts:  # dvc.yaml: the output ${data.root}/<dataset>
+            raise BlockzooError(f"data.root must be a folder inside this repository (a relative path, e.g. data), "
+                                f"got {data.root!r}")
         ScaffoldSpec.for_dataset(self.scaffold, data.info)
         ProfileSettings.from_dict(self.profile)
         BenchmarkSettings.from_dict(self.benchmark)
@@ -144,8 +150,9 @@ class PipelineSettings(Settings):
     def check_with_the_library(self) -> None:
         """The checks that import the library's torch modules (the cells stage and compose_params run them, after
         importing the modules of the user's blocks): every block the run names is registered, with the variant
-        block_settings gives it; the benchmark's dtype runs on its device, where that is known before the run (cpu;
-        auto and cuda are resolved on the machine that times the cell)."""
+        block_settings gives it; the validation hold-out fits the official training set; the benchmark's dtype runs on
+        its device, where that is known before the run (cpu; auto and cuda are resolved on the machine that times
+        the cell)."""
         from blockzoo.blocks.registry import get_block
 
         for key, names in (("zoo", self.zoo), ("block", [self.block] if self.block != ALL_BLOCKS else [])):
@@ -157,6 +164,14 @@ class PipelineSettings(Settings):
                 except BlockzooError as exc:
                     where = f"block_settings.{name}.variant" if variant and "variant" in str(exc) else key
                     raise BlockzooError(f"{where}: {exc}") from None
+        data = DataSettings.from_dict(self.data)
+        if data.md5 is None and data.info.train_images:  # the official data: its size is known before the download
+            from blockzoo.data.splits import check_val_size
+
+            try:
+                check_val_size(data.dataset, data.val_size, data.info.train_images)
+            except BlockzooError as exc:
+                raise BlockzooError(f"data.val_size: {exc}") from None
         benchmark = BenchmarkSettings.from_dict(self.benchmark)
         if benchmark.device == "cpu":
             import torch

@@ -27,6 +27,7 @@ def compose(overrides: list[str], root: Path = ROOT, output: Path | None = None)
 
     from blockzoo import atomic
     from blockzoo.errors import BlockzooError
+    from blockzoo.names import conf_digest
 
     config = Repo(str(root)).config.get("hydra", {})
     with atomic.atomic_path(output or root / "params.yaml") as composed:
@@ -36,7 +37,14 @@ def compose(overrides: list[str], root: Path = ROOT, output: Path | None = None)
                              overrides)
         except OmegaConfBaseException as exc:
             raise BlockzooError(f"conf/ does not compose: {' '.join(str(exc).split())}") from None
-        check(yaml.safe_load(composed.read_text()), root)
+        text = composed.read_text()
+        params = yaml.safe_load(text)
+        digest = conf_digest(root / config.get("config_dir", "conf"))
+        if params.get("conf_digest") != digest:  # Hydra loads its plugins once a process: another checkout's resolver
+            text = text.replace(f"conf_digest: {params['conf_digest']}", f"conf_digest: {digest}", 1)
+            composed.write_text(text)
+            params["conf_digest"] = digest
+        check(params, root)
 
 
 def check(params: dict, root: Path = ROOT) -> None:

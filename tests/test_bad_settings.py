@@ -34,6 +34,8 @@ STAGE_WOULD_REJECT = [  # the download, benchmark, dynamic and aggregate stages'
     (["data.url=http://127.0.0.1:9/"], "both data.url and data.archive are set"),
     (["data.md5=0123456789abcdef0123456789abcdef"], "an md5 can only be given for a single-archive dataset"),
     (["data.dataset=imagenet"], "data.dataset must be one of cifar100, cifar10, fashion-mnist"),
+    (["data.val_size=60000"], "data.val_size: the validation size 60000 does not fit the 60000 training images"),
+    (["data.root=/tmp"], "data.root must be a folder inside this repository (a relative path, e.g. data), got '/tmp'"),
     (["benchmark.device=cpu", "benchmark.dtype=fp16"], "benchmark.dtype fp16 with benchmark.device cpu: float16"),
     (["dynamic.curriculum_epochs=0", "dynamic.finetune_epochs=0"],
      "dynamic.curriculum_epochs + dynamic.finetune_epochs is 0"),
@@ -57,6 +59,8 @@ UNKNOWN_KEYS = [
     (["+block_settings={InvertedResidual:{trian:{}}}"], "did you mean 'block_settings.InvertedResidual.train'?"),
     (["+block_settings={InvertedResidual:{train:{epoch:3}}}"],
      "did you mean 'block_settings.InvertedResidual.train.epochs'?"),
+    (["cells=[ResNetBasicBlock]"], "cells is computed from zoo, block, positions and block_settings; set those"),
+    (["conf_digest=0"], "conf_digest is computed from the files under conf/"),
 ]
 ACCEPTED_SILENTLY = [
     (["+block_settings={InvertedResidul:{variant:uniform}}"],
@@ -83,6 +87,7 @@ ACCEPTED_SILENTLY = [
 ]
 NAMED_AS_GIVEN = [
     (["seeds=[]"], "seeds is empty"),  # not dynamic.seeds, which the user did not touch
+    (["block="], "block: '' is not a block name"),
     (["+block_settings={InvertedResidual:{train:{lr:-1}}}"],
      "block_settings.InvertedResidual.train.lr must be a positive number"),
     (["+macro.train={recipe:adamw}"], "macro.train.recipe must be one of sgd, blockzoo, blox, got 'adamw'"),

@@ -85,7 +85,7 @@ def test_the_committed_params_are_composed_from_conf(tmp_path):
     ("block_settings.RepMixer.train", {"epoch": 3}, "did you mean 'block_settings.RepMixer.train.epochs'?"),
     ("positions", ["early", "top"], "positions: unknown position 'top'"),
     ("seeds", [0, -1], "seeds must be a list of integers >= 0"),
-    ("zoo", ["Res-Net"], "zoo / block: 'Res-Net' is not a block name"),
+    ("zoo", ["Res-Net"], "zoo: 'Res-Net' is not a block name"),
     ("cells", ["ResNetBasicBlock"], "params.yaml's cells do not follow from its zoo"),
 ])
 def test_every_bad_key_or_value_is_one_line(path, value, message):

@@ -14,15 +14,16 @@ class DatasetInfo:
     in_chans: int  # 3, or 1 for fashion-mnist
     mean: tuple[float, ...]  # per channel, on the 0..1 scale
     std: tuple[float, ...]
+    train_images: int | None = None  # in the official training set (data.md5 names other data)
 
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("cifar100", 100, 3, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-        DatasetInfo("cifar10", 10, 3, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+        DatasetInfo("cifar100", 100, 3, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50000),
+        DatasetInfo("cifar10", 10, 3, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 50000),
         # Statistics of the 32x32 zero-padded images the network sees, not of the 28x28 originals.
-        DatasetInfo("fashion-mnist", 10, 1, (0.2190,), (0.3318,)),
+        DatasetInfo("fashion-mnist", 10, 1, (0.2190,), (0.3318,), 60000),
     )
 }
 

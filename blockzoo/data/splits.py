@@ -23,6 +23,13 @@ class Splits:
     test_y: torch.Tensor
 
 
+def check_val_size(name: str, val_size: int, n: int) -> None:
+    """A one-line error for a hold-out that leaves no training image (n: the training images)."""
+    if not 0 <= val_size < n:
+        raise BlockzooError(f"the validation size {val_size} does not fit the {n} training images of {name}; "
+                            f"set it between 0 and {n - 1}")
+
+
 def load_splits(name: str, root: str | Path, *, val_size: int = 5000, split_seed: int = 0, **fetch_kwargs) -> Splits:
     """fetch() (a no-op when present), then load as uint8 tensors: from the decoded copy the download stage
     wrote (blockzoo.data.decoded), else decoded from the fetched files.
@@ -34,9 +41,7 @@ def load_splits(name: str, root: str | Path, *, val_size: int = 5000, split_seed
     folder = fetch(name, root, **fetch_kwargs)
     train_x, train_y, test_x, test_y = read_decoded(name, root) or decode(name, folder)
     n = len(train_y)
-    if not 0 <= val_size < n:
-        raise BlockzooError(f"the validation size {val_size} does not fit the {n} training images of {name}; "
-                            f"set it between 0 and {n - 1}")
+    check_val_size(name, val_size, n)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
     val_idx, train_idx = order[:val_size].sort().values, order[val_size:].sort().values
     return Splits(info, train_x[train_idx], train_y[train_idx], train_x[val_idx], train_y[val_idx], test_x, test_y)

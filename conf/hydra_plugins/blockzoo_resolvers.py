@@ -55,6 +55,10 @@ class SettingError(BlockzooError, DvcException):
     """A setting conf/ or an override got wrong, in one line."""
 
 
+COMPUTED = {"cells": "zoo, block, positions and block_settings", "macro_cells": "macro and the cells",
+            "conf_digest": "the files under conf/"}
+
+
 def unknown_key(override, cfg) -> str | None:
     """The one line for a plain `key=value` whose key conf/ does not have (None when it has it)."""
     parts, node = override.key_or_group.split("."), cfg
@@ -92,6 +96,9 @@ def _one_line_composition() -> None:
 
     def checked_overrides(overrides, cfg):
         for override in overrides:
+            if override.key_or_group in COMPUTED:
+                raise SettingError(f"{override.key_or_group} is computed from {COMPUTED[override.key_or_group]}; "
+                                   "set those instead")
             added = override.is_add() or override.is_force_add() or override.is_delete()
             problem = unknown_key(override, cfg) if not added and override.package is None else None
             if problem:
