@@ -77,7 +77,11 @@ def main(conf_dir: str, user_blocks: str, out_dir: str, data_json: str) -> None:
     written = set()
     for name in settings.cells:
         cell = Cell.from_name(name, scaffold)
-        cell.build()  # the block contract, checked once here before any cell runs
+        try:
+            cell.build()  # the block contract, checked once here before any cell runs
+        except BlockzooError as exc:  # name the settings the network was built at
+            raise BlockzooError(f"{exc} (at scaffold.num_blocks {scaffold.num_blocks}, scaffold.base_channels "
+                                f"{scaffold.base_channels})") from None
         block, _ = split_block_spec(cell.block)
         atomic.write_json(out / f"{name}.json", cell_spec(cell, settings.block_settings_of(block).train or {}))
         written.add(f"{name}.json")
