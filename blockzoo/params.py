@@ -1,6 +1,7 @@
 """params.yaml as a whole: every key and value of a pipeline run checked, with one line naming the first bad
 one (the cells stage runs this before any cell, and scripts/compose_params.py before it writes params.yaml).
-No torch here, but for the check of the dataset's source (blockzoo.data.fetch.check_source), imported when it runs.
+No torch at import: the check of the dataset's source (blockzoo.data.fetch.check_source) and
+PipelineSettings.check_with_the_library import what they need when they run.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from blockzoo.errors import BlockzooError
 from blockzoo.macro.space import macro_cells
 from blockzoo.names import (
     ALL_BLOCKS,
+    BASELINE_BLOCK,
     POSITIONS,
     block_spec,
     check_measures_something,
@@ -109,7 +111,7 @@ class PipelineSettings(Settings):
         BenchmarkSettings.from_dict(self.benchmark)
         ClusterSettings.from_dict(self.cluster)
         self.train_settings(None)
-        run_blocks = [*self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])]
+        run_blocks = [BASELINE_BLOCK, *self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])]
         for name, _values in (self.block_settings or {}).items():
             if name not in run_blocks:  # its settings would be dropped without a word
                 raise BlockzooError(f"block_settings names '{name}', which is not a block of this run (zoo, block); "

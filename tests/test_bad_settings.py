@@ -131,8 +131,10 @@ def test_a_bad_override_is_one_line_and_touches_nothing(repo, overrides, message
 
 def test_good_overrides_compose(repo, capsys, tmp_path):
     """Settings the checks must not refuse: another seed with no dynamic run, a block beside the baseline with
-    block_settings for a zoo block it does not run, a variant."""
+    block_settings for a zoo block it does not run, the baseline's training settings with the baseline out of the
+    zoo (its network is always trained), a variant."""
     for overrides in (["seeds=[3]"], ["block=RepMixer", "+block_settings={InvertedResidual:{variant:uniform}}"],
+                      ["zoo=[RepMixer]", "+block_settings={ResNetBasicBlock:{train:{lr:0.1}}}"],
                       ["+block_settings={InvertedResidual:{variant:uniform,train:{lr:0.05}}}"]):
         compose_params.compose(overrides, repo, output=tmp_path / "params.yaml")
     assert "InvertedResidual.uniform-late" in yaml.safe_load((tmp_path / "params.yaml").read_text())["cells"]
