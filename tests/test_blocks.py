@@ -147,10 +147,12 @@ def test_a_user_block_that_breaks_the_contract_is_one_line(tmp_path):
         "    return nn.Linear(in_channels, out_channels)\n"))
     try:
         import_block_modules([str(module)])
-        with pytest.raises(BlockzooError, match=r"block TestOnlyIgnoresStride \(mid stage, block 0: 64->128 channels, "
-                                                r"stride 2\) returned \(1, 128, 32, 32\).*expected \(1, 128, 16, 16\)"):
+        with pytest.raises(BlockzooError, match=r"block TestOnlyIgnoresStride \(.*contract_breaking_blocks.py; mid "
+                                                r"stage, block 0: 64->128 channels, stride 2\) returned "
+                                                r"\(1, 128, 32, 32\).*expected \(1, 128, 16, 16\)"):
             Cell("TestOnlyIgnoresStride", "mid").build()
-        with pytest.raises(BlockzooError, match="fails on a test input of .*RuntimeError"):
+        with pytest.raises(BlockzooError, match=r"block TestOnlyCrashes \(.*; early stage, block 0: .*\) raised "
+                                                r"RuntimeError: .* on an input of \(1, 64, 32, 32\); fix the block's"):
             Cell("TestOnlyCrashes", "early").build()
         Cell("TestOnlyIgnoresStride", "early").build()  # stride 1 everywhere in the early stage: it holds there
     finally:

@@ -59,7 +59,7 @@ ERRORS = {
     "costs bad block": "unknown block 'NoSuchBlock'",
     "costs bad position": "unknown position 'top'",
     "costs cuda": "CUDA is not available",
-    "costs bad repeats": "benchmark.repeats must be a positive integer, got 0",
+    "costs bad repeats": "argument --repeats: must be an integer from 1 to 10000 (timed iterations per round",
 }
 SUBPROCESS_ERRORS = ("profile bad block", "costs bad position" if torch.cuda.is_available() else "costs cuda")
 COMMANDS.update({name: USER_ERRORS[name] for name in SUBPROCESS_ERRORS})

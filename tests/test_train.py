@@ -311,9 +311,9 @@ def test_cli_bad_option_is_one_error_line_and_exit_2(tmp_path):
 @pytest.mark.parametrize("argv,fragment", [
     (["--dataset", "imagenet"], "data.dataset must be one of cifar100, cifar10, fashion-mnist"),
     (["--precision", "fp8"], "train.precision must be one of 'auto'"),
-    (["--epochs", "0"], "train.epochs must be a positive integer"),
+    (["--epochs", "0"], "argument --epochs: must be an integer from 1 to 1000"),
     (["--lr", "-1"], "train.lr must be a positive number"),
-    (["--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
+    (["--lr", "abc"], "argument --lr: must be a number, got 'abc'"),
     (["--device", "tpu"], "train.device must be auto, cpu, cuda or cuda:N"),
     (["--position", "middle"], "unknown position 'middle'"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),

@@ -52,7 +52,13 @@ def register_block(name: str | None = None, *, description: str = "",
     `variants`: {variant name: one line saying what it changes}; the constructor then takes `variant=`.
     """
 
+    if callable(name):  # @register_block without the parentheses: the function itself, named after itself
+        return register_block()(name)
+
     def decorator(constructor: BlockConstructor) -> BlockConstructor:
+        if not callable(constructor):
+            raise BlockzooError(f"@register_block() decorates a class or function that builds a block, not "
+                                f"{type(constructor).__name__} {constructor!r}")
         block_name = name or constructor.__name__
         if not BLOCK_NAME.fullmatch(block_name):
             raise BlockzooError(f"block name '{block_name}' in {constructor.__module__} is not valid; "
@@ -110,9 +116,62 @@ def create_block(spec: str, in_channels: int, out_channels: int, stride: int, po
     check_position(position)
     entry = get_block(spec)
     _, variant = split_block_spec(spec)
-    if variant is None:
-        return entry.constructor(in_channels, out_channels, stride, position)
-    return entry.constructor(in_channels, out_channels, stride, position, variant=variant)
+    args = (in_channels, out_channels, stride, position)
+    kwargs = {} if variant is None else {"variant": variant}
+    call = f"{entry.name}({', '.join(map(repr, args))}{f', variant={variant!r}' if variant else ''})"
+    try:
+        signature = inspect.signature(entry.constructor)
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to check against
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise _builder_error(entry, f"takes the wrong arguments ({exc}; its signature is {signature})") from None
+    try:
+        block = entry.constructor(*args, **kwargs)
+    except BlockzooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any block's builder: one line naming it, the call and the error
+        raise _builder_error(entry, f"raised {type(exc).__name__}: {' '.join(str(exc).split())} when built as {call}",
+                             in_channels=in_channels, out_channels=out_channels) from None
+    if not isinstance(block, nn.Module):
+        raise _builder_error(entry, f"returned {_describe(block)} when built as {call}, not a torch.nn.Module")
+    return block
+
+
+def block_source(entry: BlockEntry) -> str:
+    """Where a block is defined, as a user reads it: its file relative to the working folder when under it."""
+    try:
+        source = entry.source_file
+    except (TypeError, KeyError, OSError):
+        return entry.module
+    try:
+        return str(source.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(source)
+
+
+def _builder_error(entry: BlockEntry, problem: str, in_channels: int | None = None,
+                   out_channels: int | None = None) -> BlockzooError:
+    variant = ", variant=..." if entry.variants else ""
+    if is_builtin(entry):  # the zoo's own blocks are tested: what breaks them is the scaffold's shape
+        fix = ("its arguments come from the scaffold's widths: try another --base-channels (scaffold.base_channels)"
+               if in_channels is not None else "report it: the zoo's blocks are tested")
+    else:
+        fix = f"fix the builder; it is called as {entry.name}(in_channels, out_channels, stride, position{variant})"
+    return BlockzooError(f"block {entry.name} ({block_source(entry)}) {problem}; {fix}")
+
+
+def is_builtin(entry: BlockEntry) -> bool:
+    return entry.module.startswith("blockzoo.blocks.")
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "None"
+    text = " ".join(repr(value).split())
+    return f"{text[:60] + '...' if len(text) > 60 else text} (of type {type(value).__name__})"
 
 
 def list_available_blocks() -> list[str]:
@@ -188,7 +247,11 @@ def _import_failed(where: str, exc: BaseException) -> BlockzooError:
     if isinstance(exc, SyntaxError):
         detail = f"SyntaxError: {exc.msg} (line {exc.lineno})"
     else:
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+        # the line of the user's module that failed, not the line deep inside a library it called
+        names = {Path(where).name, where.rsplit('.', 1)[-1] + '.py'}
+        own = [frame for frame in frames if Path(frame.filename).name in names]
+        frame = (own or frames or [None])[-1]
         line = f" (line {frame.lineno} of {Path(frame.filename).name})" if frame else ""
         detail = f"{type(exc).__name__}: {exc}{line}"
     return BlockzooError(f"block module {where} failed to import: {' '.join(detail.split())}; fix the module")
