@@ -11,7 +11,9 @@ from timm.utils.model import reparameterize_model
 
 from blockzoo import POSITIONS, BlockzooError, ScaffoldNet, create_block, list_available_blocks, register_block
 from blockzoo.blocks import get_block, import_block_modules, unregister_block
+from blockzoo.blocks.registry import user_block_files
 from blockzoo.cell import Cell, has_deploy_form
+from blockzoo.settings import ScaffoldSpec
 
 BLOCKS_MD = [
     "ResNetBasicBlock", "ResNetBottleneck", "InvertedResidual", "UniversalInvertedBottleneck", "EdgeResidual",
@@ -179,3 +181,48 @@ def test_registering_a_taken_name_from_another_module_fails():
 def test_block_names_must_name_files_and_stages():
     with pytest.raises(BlockzooError, match="not valid"):
         register_block("My-Block")(lambda i, o, s, p: None)
+
+
+PIPELINE_MISBEHAVIOURS = {  # a module under user_blocks/, as the pipeline's cells stage loads and builds it
+    "raises": ("@register_block\ndef PipeRaises(in_channels, out_channels, stride, position):\n"
+               "    raise KeyError(position)\n",
+               r"block PipeRaises \(user_blocks/pipe_raises.py\) raised KeyError: 'mid' when built as "
+               r"PipeRaises\(16, 32, 2, 'mid'\); fix the builder; it is called as PipeRaises\(in_channels, "
+               r"out_channels, stride, position\)"),
+    "none": ("@register_block\ndef PipeNone(in_channels, out_channels, stride, position):\n    return None\n",
+             r"block PipeNone \(user_blocks/pipe_none.py\) returned None when built as .*not a torch.nn.Module"),
+    "non_module": ("@register_block\ndef PipeNonModule(in_channels, out_channels, stride, position):\n"
+                   "    return nn.Conv2d\n",
+                   r"block PipeNonModule \(user_blocks/pipe_non_module.py\) returned <class .*Conv2d'> \(of type "
+                   r"type\) when built as"),
+    "wrong_arguments": ("@register_block\ndef PipeWrongArguments(channels, stride):\n    return nn.Identity()\n",
+                        r"block PipeWrongArguments \(user_blocks/pipe_wrong_arguments.py\) takes the wrong arguments "
+                        r"\(too many positional arguments; its signature is \(channels, stride\)\)"),
+    "wrong_shape": ("@register_block\ndef PipeWrongShape(in_channels, out_channels, stride, position):\n"
+                    "    return nn.Conv2d(in_channels, in_channels, 1, stride)\n",
+                    r"block PipeWrongShape \(user_blocks/pipe_wrong_shape.py; mid stage, block 0: 16->32 channels, "
+                    r"stride 2\) returned \(1, 16, 16, 16\) for an input of \(1, 16, 32, 32\); expected "
+                    r"\(1, 32, 16, 16\)"),
+    "syntax_error": ("def PipeSyntaxError(:\n", r"block module .*user_blocks/pipe_syntax_error.py failed to import: "
+                                                 r"SyntaxError: .*\(line 4\); fix the module"),
+    "import_error": ("from torch import no_such_name\n", r"block module .*user_blocks/pipe_import_error.py failed to "
+                                                        r"import: ImportError: cannot import name 'no_such_name' "
+                                                        r"from 'torch'.*\(line 4 of pipe_import_error.py\)"),
+}
+
+
+@pytest.mark.parametrize("case", PIPELINE_MISBEHAVIOURS)
+def test_a_misbehaving_module_in_user_blocks_stops_the_cells_stage_with_one_line(case, tmp_path, monkeypatch):
+    body, message = PIPELINE_MISBEHAVIOURS[case]
+    monkeypatch.chdir(tmp_path)  # the stages run in the repository root, which holds user_blocks/
+    (tmp_path / "user_blocks").mkdir()
+    _write(tmp_path / "user_blocks" / f"pipe_{case}.py", body)
+    block = "Pipe" + "".join(word.title() for word in case.split("_"))
+    try:
+        with pytest.raises(BlockzooError, match=message) as info:
+            # what stages/cells.py does: import every module of user_blocks/, then build every cell once
+            import_block_modules(user_block_files("user_blocks"))
+            Cell.from_name(f"{block}-mid", ScaffoldSpec(num_blocks=1, base_channels=16)).build()
+        assert "\n" not in str(info.value)
+    finally:
+        unregister_block(block)
