@@ -136,6 +136,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise BlockzooError(f"device '{device}' is not supported; use cpu, cuda or auto")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BlockzooError("CUDA is not available on this machine (no GPU or a CPU-only torch); use device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise BlockzooError(f"device {device} does not exist: this machine has {count} GPU{'s' * (count != 1)} "
+                            f"(cuda:0 to cuda:{count - 1}); use one of them, or cuda")
     return device
 
 

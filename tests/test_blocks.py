@@ -131,6 +131,7 @@ def test_user_block_module_registers_with_one_decorator(tmp_path):
     ("def broken(:\n    pass\n", r"failed to import: SyntaxError: .*\(line 4\); fix the module"),
     ("raise RuntimeError('no GPU here')\n", r"failed to import: RuntimeError: no GPU here \(line 4 of .*\); fix"),
     ("import no_such_package_for_blockzoo\n", r"failed to import: ModuleNotFoundError: No module named"),
+    ("import sys\nsys.exit(3)\n", r"failed to import: SystemExit: 3 \(line 5 of failing_.*\.py\); fix the module"),
 ])
 def test_a_user_module_that_fails_to_import_is_one_line(tmp_path, body, message):
     module = _write(tmp_path / f"failing_{abs(hash(body))}.py", body)
@@ -203,9 +204,9 @@ PIPELINE_MISBEHAVIOURS = {  # a module under user_blocks/, as the pipeline's cel
                     r"block PipeWrongShape \(user_blocks/pipe_wrong_shape.py; mid stage, block 0: 16->32 channels, "
                     r"stride 2\) returned \(1, 16, 16, 16\) for an input of \(1, 16, 32, 32\); expected "
                     r"\(1, 32, 16, 16\)"),
-    "syntax_error": ("def PipeSyntaxError(:\n", r"block module .*user_blocks/pipe_syntax_error.py failed to import: "
+    "syntax_error": ("def PipeSyntaxError(:\n", r"block module user_blocks/pipe_syntax_error.py failed to import: "
                                                  r"SyntaxError: .*\(line 4\); fix the module"),
-    "import_error": ("from torch import no_such_name\n", r"block module .*user_blocks/pipe_import_error.py failed to "
+    "import_error": ("from torch import no_such_name\n", r"block module user_blocks/pipe_import_error.py failed to "
                                                         r"import: ImportError: cannot import name 'no_such_name' "
                                                         r"from 'torch'.*\(line 4 of pipe_import_error.py\)"),
 }
@@ -221,7 +222,7 @@ def test_a_misbehaving_module_in_user_blocks_stops_the_cells_stage_with_one_line
     try:
         with pytest.raises(BlockzooError, match=message) as info:
             # what stages/cells.py does: import every module of user_blocks/, then build every cell once
-            import_block_modules(user_block_files("user_blocks"))
+            import_block_modules(user_block_files(tmp_path / "user_blocks"))
             Cell.from_name(f"{block}-mid", ScaffoldSpec(num_blocks=1, base_channels=16)).build()
         assert "\n" not in str(info.value)
     finally:

@@ -18,7 +18,7 @@ import torch
 
 from test_profile import PLAIN_CONV_BLOCKS
 
-from blockzoo import cli, costs, results
+from blockzoo import BlockzooError, cli, costs, results
 from blockzoo.benchmark.__main__ import main as benchmark_main
 from blockzoo.blocks.registry import unregister_block
 from blockzoo.cluster.__main__ import main as cluster_main
@@ -350,6 +350,17 @@ def test_user_errors_are_one_line(name, tmp_path, monkeypatch, capsys, misbehavi
     assert ERRORS[name].format(**misbehaving) in lines[0], lines[0]
     assert "Traceback" not in captured.out
     assert file_states(tmp_path) == before  # nothing written, nothing deleted
+
+
+def test_a_gpu_the_machine_does_not_have_is_one_line(monkeypatch):
+    from blockzoo.cell import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(BlockzooError, match=r"device cuda:2 does not exist: this machine has 2 GPUs \(cuda:0 to "
+                                            r"cuda:1\); use one of them, or cuda"):
+        resolve_device("cuda:2")
 
 
 LIGHT_SCRIPT = """

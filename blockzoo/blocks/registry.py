@@ -143,13 +143,16 @@ def create_block(spec: str, in_channels: int, out_channels: int, stride: int, po
 def block_source(entry: BlockEntry) -> str:
     """Where a block is defined, as a user reads it: its file relative to the working folder when under it."""
     try:
-        source = entry.source_file
+        return _shown(entry.source_file)
     except (TypeError, KeyError, OSError):
         return entry.module
+
+
+def _shown(path: Path) -> str:
     try:
-        return str(source.relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(source)
+        return str(path)
 
 
 def _builder_error(entry: BlockEntry, problem: str, in_channels: int | None = None,
@@ -201,7 +204,7 @@ def import_block_modules(modules) -> None:
                 raise _import_failed(spec, exc) from None
             except BlockzooError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module: any error is one line
                 raise _import_failed(spec, exc) from None
 
 
@@ -238,14 +241,15 @@ def _import_file(path: Path) -> None:
     except BlockzooError:
         del sys.modules[module_name]
         raise
-    except Exception as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
         del sys.modules[module_name]
-        raise _import_failed(str(path), exc) from None
+        raise _import_failed(_shown(path), exc) from None
 
 
 def _import_failed(where: str, exc: BaseException) -> BlockzooError:
     if isinstance(exc, SyntaxError):
-        detail = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+        other = exc.filename and Path(exc.filename).name != Path(where).name  # in a module the user's one imports
+        detail = f"SyntaxError: {exc.msg} (line {exc.lineno}{f' of {Path(exc.filename).name}' if other else ''})"
     else:
         frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
         # the line of the user's module that failed, not the line deep inside a library it called
