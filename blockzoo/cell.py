@@ -76,7 +76,8 @@ def check_block_contract(net: ScaffoldNet) -> None:
                  f"{in_channels}->{out_channels} channels, stride {stride})")
 
         def pre_hook(module, inputs):
-            fix = "try another --base-channels" if is_builtin(get_block(spec)) else "fix the block's forward"
+            fix = ("its widths come from the scaffold: try another base_channels (--base-channels, "
+                   "scaffold.base_channels)" if is_builtin(get_block(spec)) else "fix the block's forward")
             running[:] = [(f"{where} raised", f"on an input of {tuple(inputs[0].shape)}; {fix}")]
 
         def hook(module, inputs, output):

@@ -163,6 +163,14 @@ def test_a_user_block_that_breaks_the_contract_is_one_line(tmp_path):
         unregister_block("TestOnlyCrashes")
 
 
+def test_a_module_whose_own_import_is_missing_is_not_called_missing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nbtest_blocks.py").write_text("import nbtest\n")  # a missing package whose name starts the same
+    with pytest.raises(BlockzooError, match=r"block module nbtest_blocks failed to import: ModuleNotFoundError: "
+                                            r"No module named 'nbtest' \(line 1 of nbtest_blocks.py\)"):
+        import_block_modules(["nbtest_blocks"])
+
+
 def test_missing_user_module_is_a_clear_error():
     with pytest.raises(BlockzooError, match="cannot be imported"):
         import_block_modules(["no_such_module_for_blockzoo"])

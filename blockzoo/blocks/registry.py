@@ -159,7 +159,7 @@ def _builder_error(entry: BlockEntry, problem: str, in_channels: int | None = No
                    out_channels: int | None = None) -> BlockzooError:
     variant = ", variant=..." if entry.variants else ""
     if is_builtin(entry):  # the zoo's own blocks are tested: what breaks them is the scaffold's shape
-        fix = ("its arguments come from the scaffold's widths: try another --base-channels (scaffold.base_channels)"
+        fix = ("its widths come from the scaffold: try another base_channels (--base-channels, scaffold.base_channels)"
                if in_channels is not None else "report it: the zoo's blocks are tested")
     else:
         fix = f"fix the builder; it is called as {entry.name}(in_channels, out_channels, stride, position{variant})"
@@ -198,7 +198,7 @@ def import_block_modules(modules) -> None:
             try:
                 importlib.import_module(spec)
             except ModuleNotFoundError as exc:
-                if exc.name and spec.startswith(exc.name):
+                if exc.name and (spec == exc.name or spec.startswith(f"{exc.name}.")):  # not a module it imports
                     raise BlockzooError(f"block module '{spec}' cannot be imported; check its name, "
                                         "or give the path to its .py file") from None
                 raise _import_failed(spec, exc) from None
