@@ -397,18 +397,25 @@ def test_a_truncated_checkpoint_is_kept_aside_and_the_run_starts_afresh(killed, 
     assert [step for step, _ in metric_rows(out_dir, "val_acc")] == [0, 1]
 
 
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"\x00\xff half a file")
+
+
 @pytest.mark.parametrize("name,break_it,problem", [
-    ("last.ckpt", _truncate, "it cannot be read (RuntimeError: PytorchStreamReader failed"),
-    ("last.ckpt", _empty, "it cannot be read"),
-    ("last.ckpt", _not_a_checkpoint, "it is not a checkpoint of a training run"),
-    ("last.ckpt", _another_network, "it holds the weights of another network"),
-    ("best.ckpt", _truncate, "it cannot be read"),
-    ("last.ckpt", None, None),
+    ("checkpoints/last.ckpt", _truncate, "it cannot be read (RuntimeError: PytorchStreamReader failed"),
+    ("checkpoints/last.ckpt", _empty, "it cannot be read"),
+    ("checkpoints/last.ckpt", _not_a_checkpoint, "it is not a checkpoint of a training run"),
+    ("checkpoints/last.ckpt", _another_network, "it holds the weights of another network"),
+    ("checkpoints/best.ckpt", _truncate, "it cannot be read"),
+    ("live/metrics.json", _garbage, "it is not a readable dvclive log file"),  # dvclive reads its log back too
+    ("live/params.yaml", _garbage, "it is not a readable dvclive log file"),
+    ("live/plots/metrics/val_acc.tsv", _garbage, "it is not a readable dvclive log file"),
+    ("checkpoints/last.ckpt", None, None),
 ])
 def test_a_checkpoint_that_cannot_be_resumed_from_is_kept_aside(killed, tmp_path, capsys, name, break_it, problem):
     out_dir = tmp_path / "run"
     shutil.copytree(killed, out_dir)
-    path = out_dir / "checkpoints" / name
+    path = out_dir / name
     if break_it:
         break_it(path)
     broken = path.read_bytes()
@@ -421,7 +428,7 @@ def test_a_checkpoint_that_cannot_be_resumed_from_is_kept_aside(killed, tmp_path
     if problem is None:  # a sound checkpoint is resumed from, untouched
         assert resume and err == "" and path.read_bytes() == broken
         return
-    assert not resume and not (out_dir / "checkpoints").exists()
+    assert not resume and not (out_dir / "checkpoints").exists() and not (out_dir / "live").exists()
     assert err.count("\n") == 1 and f"{name} cannot be resumed from: {problem}" in err, err
-    aside = list(out_dir.glob(f"{name}.broken-*"))
+    aside = list(out_dir.glob(f"{path.name}.broken-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == broken and aside[0].name in err

@@ -10,8 +10,8 @@ Under out_dir it writes:
 Every call trains: a finished run in out_dir is trained again from scratch (deciding what is already
 done is DVC's job). A killed run resumes from last.ckpt when its fingerprint equals this run's, and
 starts afresh, saying so in one line, when the code or settings changed, or when a checkpoint of it
-cannot be used (truncated, empty, not a checkpoint, another network's): that file is kept aside as
-<name>.broken-<time> in out_dir. A run whose loss becomes non-finite stops and is recorded with status
+cannot be used (truncated, empty, not a checkpoint, another network's) or its dvclive log cannot be read
+back: that file is kept aside as <name>.broken-<time> in out_dir. A run whose loss becomes non-finite stops and is recorded with status
 "diverged".
 """
 from __future__ import annotations
@@ -182,13 +182,13 @@ def prepare_out_dir(out: Path, identity: dict, module: L.LightningModule | None 
         print(f"{out}: a finished run; training it again from scratch", file=sys.stderr)
     elif last.is_file() and previous == identity:
         broken = [(path, problem) for path in (last, out / "checkpoints" / "best.ckpt")
-                  if path.is_file() and (problem := checkpoint_problem(path, module))]
+                  if path.is_file() and (problem := checkpoint_problem(path, module))] + live_log_problems(out / "live")
         if not broken:
             return True
         for path, problem in broken:
-            aside = keep_aside(path)
-            print(f"{out}: the interrupted run's {path.name} cannot be resumed from: {problem}; kept aside as "
-                  f"{aside.relative_to(out)}, starting afresh", file=sys.stderr)
+            aside = keep_aside(path, out)
+            print(f"{out}: the interrupted run's {path.relative_to(out)} cannot be resumed from: {problem}; kept "
+                  f"aside as {aside.relative_to(out)}, starting afresh", file=sys.stderr)
     elif last.is_file():
         print(f"{out}: the interrupted run there was made by {_difference(previous, identity)}; "
               "starting afresh", file=sys.stderr)
@@ -220,14 +220,36 @@ def checkpoint_problem(path: Path, module: L.LightningModule | None = None) -> s
     return None
 
 
-def keep_aside(path: Path) -> Path:
-    """Move a broken file out of the way, into out_dir (which the fresh start does not clear), under a new name."""
+def live_log_problems(live: Path) -> list[tuple[Path, str]]:
+    """The files of a dvclive log that dvclive could not resume from (it reads them all back), and why."""
+    from dvclive.serialize import load_yaml
+
+    problems = []
+    for path in [live / "metrics.json", live / "params.yaml", *sorted((live / "plots").rglob("*.tsv"))]:
+        if not path.is_file():
+            continue
+        try:
+            if path.suffix == ".json":
+                ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+            elif path.suffix == ".yaml":
+                ok = isinstance(load_yaml(path), dict | None)
+            else:
+                ok = "step" in path.read_text(encoding="utf-8").partition("\n")[0].split("\t")
+        except Exception:  # noqa: BLE001 - undecodable, unparsable: dvclive would fail on it
+            ok = False
+        if not ok:
+            problems.append((path, "it is not a readable dvclive log file"))
+    return problems
+
+
+def keep_aside(path: Path, out: Path) -> Path:
+    """Move a broken file out of the way, into `out` (which the fresh start does not clear), under a new name."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.parent.parent / f"{path.name}.broken-{stamp}"
+    aside = out / f"{path.name}.broken-{stamp}"
     count = 1
     while aside.exists():
         count += 1
-        aside = path.parent.parent / f"{path.name}.broken-{stamp}-{count}"
+        aside = out / f"{path.name}.broken-{stamp}-{count}"
     path.replace(aside)
     return aside
 
