@@ -411,14 +411,15 @@ def _garbage(path: Path) -> None:
     ("live/params.yaml", _garbage, "it is not a readable dvclive log file"),
     ("live/plots/metrics/val_acc.tsv", _garbage, "it is not a readable dvclive log file"),
     ("checkpoints/last.ckpt", None, None),
+    ("checkpoints/last.ckpt+checkpoints/best.ckpt", _truncate, "it cannot be read"),  # two: still one line
 ])
 def test_a_checkpoint_that_cannot_be_resumed_from_is_kept_aside(killed, tmp_path, capsys, name, break_it, problem):
     out_dir = tmp_path / "run"
     shutil.copytree(killed, out_dir)
-    path = out_dir / name
-    if break_it:
+    paths = [out_dir / part for part in name.split("+")]
+    for path in paths if break_it else ():
         break_it(path)
-    broken = path.read_bytes()
+    broken = [path.read_bytes() for path in paths]
     identity = json.loads((out_dir / "config.json").read_text())
     module = ScaffoldModule(Cell("ResNetBasicBlock", "mid", ScaffoldSpec(num_blocks=1, base_channels=8)).build(),
                             RECIPES["sgd"], steps_per_epoch=2, epochs=2)
@@ -426,9 +427,11 @@ def test_a_checkpoint_that_cannot_be_resumed_from_is_kept_aside(killed, tmp_path
     resume = train_run.prepare_out_dir(out_dir, identity, module)
     err = capsys.readouterr().err
     if problem is None:  # a sound checkpoint is resumed from, untouched
-        assert resume and err == "" and path.read_bytes() == broken
+        assert resume and err == "" and [path.read_bytes() for path in paths] == broken
         return
     assert not resume and not (out_dir / "checkpoints").exists() and not (out_dir / "live").exists()
-    assert err.count("\n") == 1 and f"{name} cannot be resumed from: {problem}" in err, err
-    aside = list(out_dir.glob(f"{path.name}.broken-*"))
-    assert len(aside) == 1 and aside[0].read_bytes() == broken and aside[0].name in err
+    assert err.count("\n") == 1 and err.rstrip().endswith("starting afresh"), err
+    for path, content in zip(paths, broken, strict=True):
+        assert f"{path.relative_to(out_dir)} cannot be resumed from: {problem}" in err, err
+        aside = list(out_dir.glob(f"{path.name}.broken-*"))
+        assert len(aside) == 1 and aside[0].read_bytes() == content and aside[0].name in err

@@ -11,8 +11,8 @@ Every call trains: a finished run in out_dir is trained again from scratch (deci
 done is DVC's job). A killed run resumes from last.ckpt when its fingerprint equals this run's, and
 starts afresh, saying so in one line, when the code or settings changed, or when a checkpoint of it
 cannot be used (truncated, empty, not a checkpoint, another network's) or its dvclive log cannot be read
-back: that file is kept aside as <name>.broken-<time> in out_dir. A run whose loss becomes non-finite stops and is recorded with status
-"diverged".
+back: that file is kept aside as <name>.broken-<time> in out_dir. A run whose loss becomes non-finite
+stops and is recorded with status "diverged".
 """
 from __future__ import annotations
 
@@ -185,10 +185,9 @@ def prepare_out_dir(out: Path, identity: dict, module: L.LightningModule | None 
                   if path.is_file() and (problem := checkpoint_problem(path, module))] + live_log_problems(out / "live")
         if not broken:
             return True
-        for path, problem in broken:
-            aside = keep_aside(path, out)
-            print(f"{out}: the interrupted run's {path.relative_to(out)} cannot be resumed from: {problem}; kept "
-                  f"aside as {aside.relative_to(out)}, starting afresh", file=sys.stderr)
+        said = [f"{path.relative_to(out)} cannot be resumed from: {problem}; kept aside as "
+                f"{keep_aside(path, out).relative_to(out)}" for path, problem in broken]
+        print(f"{out}: the interrupted run's {'; its '.join(said)}; starting afresh", file=sys.stderr)
     elif last.is_file():
         print(f"{out}: the interrupted run there was made by {_difference(previous, identity)}; "
               "starting afresh", file=sys.stderr)
@@ -257,7 +256,7 @@ def keep_aside(path: Path, out: Path) -> Path:
 def _difference(previous: Any, current: dict) -> str:
     """Words for what changed between two fingerprints: 'other code (blockzoo/train/run.py)', ..."""
     if not isinstance(previous, dict):
-        return "an unknown version of blockzoo"
+        return "an unknown version of blockzoo (its config.json is missing or unreadable)"
     code = sorted(set(previous.get("code", {}).items()) ^ set(current["code"].items()))
     changed = [key for key in current if key != "code" and previous.get(key) != current[key]]
     parts = []
