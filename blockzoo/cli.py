@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -64,6 +65,13 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
+
+
+def md5_digest(text: str) -> str:
+    """An argparse type: an md5 as 32 hex digits (what `md5sum FILE` prints first)."""
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", text):
+        raise argparse.ArgumentTypeError(f"must be an md5: 32 hex digits, as `md5sum FILE` prints, got {text!r}")
+    return text.lower()
 
 
 def check_position(position: str) -> str:

@@ -180,6 +180,8 @@ MORE_ERRORS = {
                                     "train.weight_decay must be a number >= 0"),
     "train label smoothing": (["blockzoo.train", "RepMixer", "--position", "mid", "--label-smoothing", "1.5"],
                               "train.label_smoothing must be in [0, 1)"),
+    "train md5 not an md5": (["blockzoo.train", "RepMixer", "--position", "mid", "--data-md5", "xyz"],
+                             "--data-md5: must be an md5: 32 hex digits"),
     "train block returns None": (["blockzoo.train", "TestNone", "--position", "mid", "--block-module", "{blocks}"],
                                  "block TestNone ({blocks}) returned None"),
     "train module import error": (["blockzoo.train", "RepMixer", "--position", "mid", "--block-module",

@@ -19,9 +19,10 @@ TRAIN_OPTIONS = ("recipe", "epochs", "batch_size", "lr", "weight_decay", "label_
                  "channels_last", "compile", "limit_train_batches")
 DATA_OPTIONS = {"data_root": "root", "data_url": "url", "data_archive": "archive", "data_md5": "md5",
                 "val_size": "val_size", "split_seed": "split_seed"}
-NUMBERS = {**{name: cli.bounded(name) for name in ("epochs", "batch_size", "limit_train_batches", "val_size",
-                                                   "split_seed")},
-           "lr": cli.finite_float, "weight_decay": cli.finite_float, "label_smoothing": cli.finite_float}
+TYPES = {**{name: cli.bounded(name) for name in ("epochs", "batch_size", "limit_train_batches", "val_size",
+                                                 "split_seed")},
+         "lr": cli.finite_float, "weight_decay": cli.finite_float, "label_smoothing": cli.finite_float,
+         "data_md5": cli.md5_digest}
 
 
 def build_parser() -> cli.Parser:
@@ -41,10 +42,10 @@ def build_parser() -> cli.Parser:
             group.add_argument("--compile", action="store_true", default=argparse.SUPPRESS,
                                help="torch.compile the network (default off)")
         else:
-            group.add_argument(f"--{name.replace('_', '-')}", type=NUMBERS.get(name, str), default=argparse.SUPPRESS)
+            group.add_argument(f"--{name.replace('_', '-')}", type=TYPES.get(name, str), default=argparse.SUPPRESS)
     group = p.add_argument_group("data (the dataset is --dataset)")
     for option in DATA_OPTIONS:
-        group.add_argument(f"--{option.replace('_', '-')}", type=NUMBERS.get(option, str), default=argparse.SUPPRESS)
+        group.add_argument(f"--{option.replace('_', '-')}", type=TYPES.get(option, str), default=argparse.SUPPRESS)
     return p
 
 
