@@ -197,7 +197,8 @@ def add_scaffold_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--dataset", default="cifar100",
                        help="the dataset the network is for: its classes and channels (default cifar100)")
     p.add_argument("--block-module", action="append", default=[], metavar="MODULE",
-                   help="a .py file or importable module that registers blocks with @register_block (repeatable)")
+                   help="a .py file, a folder of them or an importable module that registers blocks with "
+                        "@register_block (repeatable)")
 
 
 def cell_from_args(args: argparse.Namespace, block: str | None = None, position: str | None = None) -> "Cell":

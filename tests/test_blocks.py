@@ -171,6 +171,22 @@ def test_a_module_whose_own_import_is_missing_is_not_called_missing(tmp_path, mo
         import_block_modules(["nbtest_blocks"])
 
 
+def test_a_folder_of_block_modules_imports_each_of_them(tmp_path):
+    (tmp_path / "my_blocks").mkdir()
+    for name in ("FolderTestA", "FolderTestB"):
+        _write(tmp_path / "my_blocks" / f"{name.lower()}.py", f"@register_block\ndef {name}(i, o, s, p):\n"
+                                                              "    return nn.Conv2d(i, o, 3, s, 1)\n")
+    try:
+        import_block_modules([str(tmp_path / "my_blocks")])
+        assert {"FolderTestA", "FolderTestB"} <= set(list_available_blocks())
+    finally:
+        unregister_block("FolderTestA")
+        unregister_block("FolderTestB")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BlockzooError, match="block module folder .*empty holds no .py files"):
+        import_block_modules([str(tmp_path / "empty")])
+
+
 def test_missing_user_module_is_a_clear_error():
     with pytest.raises(BlockzooError, match="cannot be imported"):
         import_block_modules(["no_such_module_for_blockzoo"])

@@ -184,7 +184,8 @@ def list_available_blocks() -> list[str]:
 
 
 def import_block_modules(modules) -> None:
-    """Import modules that register blocks: paths to .py files or importable module names.
+    """Import modules that register blocks: paths to .py files, folders of them (as user_blocks/), or importable
+    module names.
 
     A module that does not exist, or fails while it is imported, is a one-line error naming it.
     """
@@ -192,6 +193,13 @@ def import_block_modules(modules) -> None:
         spec = str(spec)
         if spec.endswith(".py"):
             _import_file(Path(spec))
+        elif Path(spec).is_dir() and not (Path(spec) / "__init__.py").is_file():  # a folder of block modules
+            files = user_block_files(spec)
+            if not files:
+                raise BlockzooError(f"block module folder {spec} holds no .py files; give a .py file, a folder of "
+                                    "them or an importable module name")
+            for path in files:
+                _import_file(path)
         else:
             if str(Path.cwd()) not in sys.path:
                 sys.path.insert(0, str(Path.cwd()))
