@@ -187,6 +187,16 @@ def test_a_folder_of_block_modules_imports_each_of_them(tmp_path):
         import_block_modules([str(tmp_path / "empty")])
 
 
+def test_an_unknown_block_after_a_module_that_registered_none_names_the_decorator(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("blockzoo.blocks.registry._USER_MODULES", {})  # this test's module only, and not after it
+    _write(tmp_path / "undecorated_blocks.py", "def Undecorated(i, o, s, p):\n    return nn.Identity()\n")
+    import_block_modules(["undecorated_blocks.py"])
+    with pytest.raises(BlockzooError, match=r"unknown block 'Undecorated'; .*\(undecorated_blocks.py registered no "
+                                            r"block: decorate each builder with @register_block\(\)"):
+        get_block("Undecorated")
+
+
 def test_missing_user_module_is_a_clear_error():
     with pytest.raises(BlockzooError, match="cannot be imported"):
         import_block_modules(["no_such_module_for_blockzoo"])

@@ -40,6 +40,7 @@ class BlockEntry:
 
 
 _REGISTRY: dict[str, BlockEntry] = {}
+_USER_MODULES: dict[str, str] = {}  # the user's block modules imported: module name -> its file, as shown
 
 
 def register_block(name: str | None = None, *, description: str = "",
@@ -103,12 +104,22 @@ def get_block(spec: str) -> BlockEntry:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.4)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise BlockzooError(f"unknown block '{name}'; {hint}registered blocks: {', '.join(sorted(_REGISTRY))} "
-                            "(a block of your own must be registered with @register_block in a module under "
-                            "user_blocks/, or named with --block-module)")
+                            f"({_user_modules_hint()})")
     if variant is not None and variant not in entry.variants:
         offered = ", ".join(entry.variants) or "none"
         raise BlockzooError(f"block {name} has no variant '{variant}'; its variants: {offered}")
     return entry
+
+
+def _user_modules_hint() -> str:
+    """What the user's block modules registered: the usual cause of an unknown block of one's own."""
+    empty = [shown for module, shown in _USER_MODULES.items()
+             if not any(entry.module == module for entry in _REGISTRY.values())]
+    if empty:
+        return (f"{', '.join(empty)} registered no block: decorate each builder with @register_block() "
+                "(from blockzoo import register_block)")
+    return ("a block of your own must be registered with @register_block in a module under user_blocks/, "
+            "or named with --block-module")
 
 
 def create_block(spec: str, in_channels: int, out_channels: int, stride: int, position: str) -> nn.Module:
@@ -246,6 +257,7 @@ def _import_file(path: Path) -> None:
     sys.modules[module_name] = module
     try:
         module_spec.loader.exec_module(module)
+        _USER_MODULES[module_name] = _shown(path)
     except BlockzooError:
         del sys.modules[module_name]
         raise
