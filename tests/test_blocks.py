@@ -261,3 +261,11 @@ def test_a_misbehaving_module_in_user_blocks_stops_the_cells_stage_with_one_line
         assert "\n" not in str(info.value)
     finally:
         unregister_block(block)
+
+
+def test_a_zoo_block_that_the_scaffold_widths_break_says_so_not_fix_the_builder():
+    with pytest.raises(BlockzooError, match=r"block ResNetBottleneck \(.*blockzoo/blocks/resnet.py; early stage, "
+                                            r"block 0: 2->2 channels, stride 1\) raised RuntimeError: .*its widths "
+                                            r"come from the scaffold: try another base_channels") as info:
+        Cell("ResNetBottleneck", "early", ScaffoldSpec(num_blocks=1, base_channels=2)).build()
+    assert "fix the" not in str(info.value)

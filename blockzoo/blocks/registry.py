@@ -145,7 +145,7 @@ def create_block(spec: str, in_channels: int, out_channels: int, stride: int, po
         raise
     except Exception as exc:  # noqa: BLE001 - any block's builder: one line naming it, the call and the error
         raise _builder_error(entry, f"raised {type(exc).__name__}: {' '.join(str(exc).split())} when built as {call}",
-                             in_channels=in_channels, out_channels=out_channels) from None
+                             raised=True) from None
     if not isinstance(block, nn.Module):
         raise _builder_error(entry, f"returned {_describe(block)} when built as {call}, not a torch.nn.Module")
     return block
@@ -166,12 +166,11 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _builder_error(entry: BlockEntry, problem: str, in_channels: int | None = None,
-                   out_channels: int | None = None) -> BlockzooError:
+def _builder_error(entry: BlockEntry, problem: str, raised: bool = False) -> BlockzooError:
     variant = ", variant=..." if entry.variants else ""
     if is_builtin(entry):  # the zoo's own blocks are tested: what breaks them is the scaffold's shape
         fix = ("its widths come from the scaffold: try another base_channels (--base-channels, scaffold.base_channels)"
-               if in_channels is not None else "report it: the zoo's blocks are tested")
+               if raised else "report it: the zoo's blocks are tested")
     else:
         fix = f"fix the builder; it is called as {entry.name}(in_channels, out_channels, stride, position{variant})"
     return BlockzooError(f"block {entry.name} ({block_source(entry)}) {problem}; {fix}")
