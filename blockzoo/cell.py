@@ -102,27 +102,34 @@ def check_block_contract(net: ScaffoldNet) -> None:
             handles += [block.register_forward_pre_hook(pre_hook), block.register_forward_hook(hook)]
         channels = out
     was_training = net.training
+    # A batch of 2 (a block that assumes one image fails here, not in training), in eval mode, then in training
+    # mode with the network's state and the random generator put back as they were: the check changes nothing.
+    image = torch.zeros(2, net.spec.in_chans, net.spec.input_size, net.spec.input_size)
+    state = {key: value.clone() for key, value in net.state_dict().items()}
     try:
-        net.eval()
-        with torch.no_grad():
-            image = torch.zeros(1, net.spec.in_chans, net.spec.input_size, net.spec.input_size)
-            try:
-                net(image)
-            except Exception as exc:  # noqa: BLE001 - a user block that fails on a test input: one line
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            for training in (False, True):
+                net.train(training)
+                try:
+                    net(image)
+                except Exception as exc:  # noqa: BLE001 - a user block that fails on a test input: one line
+                    if problems:
+                        raise BlockzooError(problems[0]) from None
+                    mode = " in training mode" if training else ""
+                    if running:
+                        raised, fix = running[0]
+                        raise BlockzooError(f"{raised} {type(exc).__name__}: {' '.join(str(exc).split())}{mode} "
+                                            f"{fix}") from None
+                    raise BlockzooError(f"the network of blocks {', '.join(net.stage_blocks)} fails{mode} on a test "
+                                        f"input of {tuple(image.shape)}: {type(exc).__name__}: "
+                                        f"{' '.join(str(exc).split())}") from None
                 if problems:
-                    raise BlockzooError(problems[0]) from None
-                if running:
-                    raised, fix = running[0]
-                    raise BlockzooError(f"{raised} {type(exc).__name__}: {' '.join(str(exc).split())} {fix}") from None
-                raise BlockzooError(f"the network of blocks {', '.join(net.stage_blocks)} fails on a test input of "
-                                    f"{tuple(image.shape)}: {type(exc).__name__}: "
-                                    f"{' '.join(str(exc).split())}") from None
+                    raise BlockzooError(problems[0])
     finally:
+        net.load_state_dict(state)
         net.train(was_training)
         for handle in handles:
             handle.remove()
-    if problems:
-        raise BlockzooError(problems[0])
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

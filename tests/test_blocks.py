@@ -152,10 +152,10 @@ def test_a_user_block_that_breaks_the_contract_is_one_line(tmp_path):
         import_block_modules([str(module)])
         with pytest.raises(BlockzooError, match=r"block TestOnlyIgnoresStride \(.*contract_breaking_blocks.py; mid "
                                                 r"stage, block 0: 64->128 channels, stride 2\) returned "
-                                                r"\(1, 128, 32, 32\).*expected \(1, 128, 16, 16\)"):
+                                                r"\(2, 128, 32, 32\).*expected \(2, 128, 16, 16\)"):
             Cell("TestOnlyIgnoresStride", "mid").build()
         with pytest.raises(BlockzooError, match=r"block TestOnlyCrashes \(.*; early stage, block 0: .*\) raised "
-                                                r"RuntimeError: .* on an input of \(1, 64, 32, 32\); fix the block's"):
+                                                r"RuntimeError: .* on an input of \(2, 64, 32, 32\); fix the block's"):
             Cell("TestOnlyCrashes", "early").build()
         Cell("TestOnlyIgnoresStride", "early").build()  # stride 1 everywhere in the early stage: it holds there
     finally:
@@ -236,8 +236,8 @@ PIPELINE_MISBEHAVIOURS = {  # a module under user_blocks/, as the pipeline's cel
     "wrong_shape": ("@register_block\ndef PipeWrongShape(in_channels, out_channels, stride, position):\n"
                     "    return nn.Conv2d(in_channels, in_channels, 1, stride)\n",
                     r"block PipeWrongShape \(user_blocks/pipe_wrong_shape.py; mid stage, block 0: 16->32 channels, "
-                    r"stride 2\) returned \(1, 16, 16, 16\) for an input of \(1, 16, 32, 32\); expected "
-                    r"\(1, 32, 16, 16\)"),
+                    r"stride 2\) returned \(2, 16, 16, 16\) for an input of \(2, 16, 32, 32\); expected "
+                    r"\(2, 32, 16, 16\)"),
     "syntax_error": ("def PipeSyntaxError(:\n", r"block module user_blocks/pipe_syntax_error.py failed to import: "
                                                  r"SyntaxError: .*\(line 4\); fix the module"),
     "import_error": ("from torch import no_such_name\n", r"block module user_blocks/pipe_import_error.py failed to "
@@ -269,3 +269,44 @@ def test_a_zoo_block_that_the_scaffold_widths_break_says_so_not_fix_the_builder(
                                             r"come from the scaffold: try another base_channels") as info:
         Cell("ResNetBottleneck", "early", ScaffoldSpec(num_blocks=1, base_channels=2)).build()
     assert "fix the" not in str(info.value)
+
+
+def test_a_block_that_assumes_one_image_or_eval_mode_fails_the_contract_check(tmp_path):
+    module = _write(tmp_path / "batch_and_mode_blocks.py", (
+        "@register_block()\n"
+        "class TestOnlyOneImage(nn.Conv2d):\n"
+        "    def __init__(self, in_channels, out_channels, stride, position):\n"
+        "        super().__init__(in_channels, out_channels, 3, stride, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        return super().forward(x).view(1, *x.shape[1:2], *super().forward(x).shape[2:])\n\n"
+        "@register_block()\n"
+        "class TestOnlyEval(nn.Conv2d):\n"
+        "    def __init__(self, in_channels, out_channels, stride, position):\n"
+        "        super().__init__(in_channels, out_channels, 3, stride, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        if self.training:\n"
+        "            raise RuntimeError('not in training')\n"
+        "        return super().forward(x)\n"))
+    try:
+        import_block_modules([str(module)])
+        with pytest.raises(BlockzooError, match=r"block TestOnlyOneImage \(.*early stage.*\) raised RuntimeError"):
+            Cell("TestOnlyOneImage", "early", ScaffoldSpec(num_blocks=1, base_channels=8)).build()
+        with pytest.raises(BlockzooError, match=r"block TestOnlyEval \(.*\) raised RuntimeError: not in training in "
+                                                r"training mode on an input of \(2, 8, 32, 32\); fix the block's"):
+            Cell("TestOnlyEval", "mid", ScaffoldSpec(num_blocks=1, base_channels=8)).build()
+    finally:
+        unregister_block("TestOnlyOneImage")
+        unregister_block("TestOnlyEval")
+
+
+def test_the_contract_check_leaves_the_network_and_the_random_stream_as_they_were():
+    from blockzoo.cell import check_block_contract
+
+    torch.manual_seed(0)
+    net = ScaffoldNet("ResNetBasicBlock", "mid", num_blocks=1, base_channels=8)
+    before = copy.deepcopy(net.state_dict())
+    state = torch.random.get_rng_state()
+    check_block_contract(net)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(before[key], value) for key, value in net.state_dict().items())
+    assert net.training

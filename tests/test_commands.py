@@ -112,11 +112,11 @@ MORE_ERRORS = {
                                        "{blocks}"], "block TestTwoArgs ({blocks}) takes the wrong arguments"),
     "profile block wrong shape": (["blockzoo.profile", "TestNoStride", "--position", "mid", "--block-module",
                                    "{blocks}"], "block TestNoStride ({blocks}; mid stage, block 0: 64->128 channels, "
-                                                "stride 2) returned (1, 128, 32, 32)"),
+                                                "stride 2) returned (2, 128, 32, 32)"),
     "profile block forward raises": (["blockzoo.profile", "TestForwardRaises", "--position", "early",
                                       "--block-module", "{blocks}"],
                                      "block TestForwardRaises ({blocks}; early stage, block 0: 64->64 channels, "
-                                     "stride 1) raised RuntimeError: not today on an input of (1, 64, 32, 32)"),
+                                     "stride 1) raised RuntimeError: not today on an input of (2, 64, 32, 32)"),
     "profile module syntax error": (["blockzoo.profile", "RepMixer", "--position", "mid", "--block-module",
                                      "{syntax}"], "failed to import: SyntaxError: "),
     "profile module import error": (["blockzoo.profile", "RepMixer", "--position", "mid", "--block-module",
