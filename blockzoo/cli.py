@@ -1,6 +1,8 @@
-"""Command-line pieces shared by the commands: one-line usage errors, cell options, tables.
+"""Command-line pieces shared by the commands: one-line usage errors, cell options, tables, and the checks a
+command makes before its work starts (numbers in their range, names, output and input paths).
 
-Light on purpose: a command imports torch only after its options are parsed, so `--help` is instant.
+Light on purpose: a command imports torch only after its options are parsed and checked, so `--help`, and
+an answer to what can be found wrong without torch, are instant.
 """
 from __future__ import annotations
 
