@@ -103,15 +103,19 @@ def check_block_contract(net: ScaffoldNet) -> None:
         channels = out
     was_training = net.training
     # A batch of 2 (a block that assumes one image fails here, not in training), in eval mode, then in training
-    # mode with the network's state and the random generator put back as they were: the check changes nothing.
+    # mode on a copy (its hooks included) with the random generator put back: the network stays as built, its
+    # blocks' own counters and statistics too, and the random stream is the one training would have had.
     image = torch.zeros(2, net.spec.in_chans, net.spec.input_size, net.spec.input_size)
-    state = {key: value.clone() for key, value in net.state_dict().items()}
+    try:
+        passes = [(False, net), (True, copy.deepcopy(net))]
+    except Exception:  # noqa: BLE001 - a block that cannot be copied is checked in eval mode only
+        passes = [(False, net)]
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            for training in (False, True):
-                net.train(training)
+            for training, model in passes:
+                model.train(training)
                 try:
-                    net(image)
+                    model(image)
                 except Exception as exc:  # noqa: BLE001 - a user block that fails on a test input: one line
                     if problems:
                         raise BlockzooError(problems[0]) from None
@@ -126,7 +130,6 @@ def check_block_contract(net: ScaffoldNet) -> None:
                 if problems:
                     raise BlockzooError(problems[0])
     finally:
-        net.load_state_dict(state)
         net.train(was_training)
         for handle in handles:
             handle.remove()
