@@ -42,6 +42,15 @@ LIMITS = {
 }
 
 
+MAX_SCAFFOLD_PARAMS = 500_000_000  # the benchmark's scaffold has 4.5M; a network past this takes minutes to build
+
+
+def scaffold_params(num_blocks: int, base_channels: int) -> int:
+    """About how many parameters the baseline scaffold has: two 3x3 convs per block at widths C, 2C, 4C
+    (within 3% of the count from 4.5M to 200M)."""
+    return 18 * (1 + 4 + 16) * base_channels**2 * num_blocks
+
+
 def bounded(name: str):
     """An argparse type: an integer in LIMITS[name]'s range; out of it, a message saying why the range is that."""
     low, high, why = LIMITS[name]
@@ -186,6 +195,12 @@ def scaffold_from_args(args: argparse.Namespace):
         if str(module).endswith(".py"):
             check_input_file(module, "--block-module", "block module file",
                              "give a path to a .py file or an importable module name")
+    params = scaffold_params(args.num_blocks, args.base_channels)
+    if params > MAX_SCAFFOLD_PARAMS:
+        raise BlockzooError(f"--num-blocks {args.num_blocks} with --base-channels {args.base_channels} makes a "
+                            f"scaffold of about {params / 1e6:,.0f}M parameters (the baseline network; the "
+                            f"benchmark's has 4.5M); at most {MAX_SCAFFOLD_PARAMS / 1e6:,.0f}M: choose fewer blocks or "
+                            "channels")
     return ScaffoldSpec.for_dataset({name: getattr(args, name) for name in SCAFFOLD_OPTIONS},
                                     get_dataset_info(args.dataset))
 

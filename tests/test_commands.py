@@ -86,6 +86,9 @@ MORE_ERRORS = {
                           "--num-blocks: must be an integer from 1 to 32"),
     "profile base channels": (["blockzoo.profile", "RepMixer", "--position", "mid", "--base-channels", "100000"],
                               "--base-channels: must be an integer from 1 to 1024"),
+    "profile scaffold too large": (["blockzoo.profile", "RepMixer", "--position", "mid", "--num-blocks", "32",
+                                    "--base-channels", "1024"], "--num-blocks 32 with --base-channels 1024 makes a "
+                                                                "scaffold of about 12,684M parameters"),
     "profile base channels not a number": (["blockzoo.profile", "RepMixer", "--position", "mid", "--base-channels",
                                             "1e3"], "--base-channels: must be an integer, got '1e3'"),
     "profile memory batch": (["blockzoo.profile", "RepMixer", "--position", "mid", "--memory-batch-size", "-1"],
