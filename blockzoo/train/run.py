@@ -206,8 +206,8 @@ def checkpoint_problem(path: Path, module: L.LightningModule | None = None) -> s
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated, empty, foreign: torch raises many kinds
-        detail = " ".join(str(exc).split())
-        return f"it cannot be read ({type(exc).__name__}: {detail[:120]})"
+        detail = " ".join(str(exc).split()).split(". ")[0]  # its first sentence: torch's go on about internals
+        return f"it cannot be read ({type(exc).__name__}: {detail[:160] + '...' if len(detail) > 160 else detail})"
     if not isinstance(saved, dict) or not all(key in saved for key in CHECKPOINT_KEYS):
         return "it is not a checkpoint of a training run"
     if module is not None:
