@@ -101,6 +101,8 @@ MORE_ERRORS = {
                            "profile.device must be auto, cpu, cuda or cuda:N"),
     "profile module missing": (["blockzoo.profile", "RepMixer", "--position", "mid", "--block-module", "nowhere.py"],
                                "block module file nowhere.py does not exist"),
+    "profile module not .py": (["blockzoo.profile", "RepMixer", "--position", "mid", "--block-module", "a_file"],
+                               "block module file a_file is not a .py file"),
     "profile module a folder": (["blockzoo.profile", "RepMixer", "--position", "mid", "--block-module", "a_dir.py"],
                                 "--block-module a_dir.py is a folder, not a block module file"),
     "profile block raises": (["blockzoo.profile", "TestRaises", "--position", "mid", "--block-module", "{blocks}"],

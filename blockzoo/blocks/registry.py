@@ -203,6 +203,9 @@ def import_block_modules(modules) -> None:
         spec = str(spec)
         if spec.endswith(".py"):
             _import_file(Path(spec))
+        elif Path(spec).is_file():
+            raise BlockzooError(f"block module file {spec} is not a .py file; a block module is Python source "
+                                "ending in .py (or an importable module name)")
         elif Path(spec).is_dir() and not (Path(spec) / "__init__.py").is_file():  # a folder of block modules
             files = user_block_files(spec)
             if not files:
