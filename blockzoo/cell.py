@@ -15,7 +15,7 @@ from timm.utils.model import reparameterize_model
 from torch import nn
 
 from blockzoo import results
-from blockzoo.blocks.registry import check_position, get_block
+from blockzoo.blocks.registry import block_source, check_position, get_block, is_builtin
 from blockzoo.errors import BlockzooError
 from blockzoo.names import BASELINE_BLOCK, POSITIONS, cell_name, parse_cell
 from blockzoo.scaffold import STAGE_STRIDES, STAGE_WIDTH_MULTIPLIERS, ScaffoldNet
@@ -68,20 +68,29 @@ def check_block_contract(net: ScaffoldNet) -> None:
     """Run one test image through `net` and check that every block maps (N, in, H, W) to
     (N, out, H/stride, W/stride); a block that breaks it is a one-line error naming it."""
     problems: list[str] = []
+    running: list[tuple[str, str]] = []  # the block whose forward has started and not returned: the one that failed
 
     def check(stage: str, index: int, in_channels: int, out_channels: int, stride: int):
+        spec = net.stage_blocks[POSITIONS.index(stage)]
+        where = (f"block {spec} ({block_source(get_block(spec))}; {stage} stage, block {index}: "
+                 f"{in_channels}->{out_channels} channels, stride {stride})")
+
+        def pre_hook(module, inputs):
+            fix = ("its widths come from the scaffold: try another base_channels (--base-channels, "
+                   "scaffold.base_channels)" if is_builtin(get_block(spec)) else "fix the block's forward")
+            running[:] = [(f"{where} raised", f"on an input of {tuple(inputs[0].shape)}; {fix}")]
+
         def hook(module, inputs, output):
+            running.clear()
             if problems:
                 return
             n, _, h, w = inputs[0].shape
             expected = (n, out_channels, math.ceil(h / stride), math.ceil(w / stride))
             got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
             if got != expected:
-                problems.append(f"block {net.stage_blocks[POSITIONS.index(stage)]} ({stage} stage, block {index}: "
-                                f"{in_channels}->{out_channels} channels, stride {stride}) returned {got} for an input "
-                                f"of {tuple(inputs[0].shape)}; expected {expected}: a block must map (N, in, H, W) "
-                                "to (N, out, H/stride, W/stride)")
-        return hook
+                problems.append(f"{where} returned {got} for an input of {tuple(inputs[0].shape)}; expected "
+                                f"{expected}: a block must map (N, in, H, W) to (N, out, H/stride, W/stride)")
+        return pre_hook, hook
 
     handles = []
     channels = net.spec.base_channels
@@ -89,28 +98,41 @@ def check_block_contract(net: ScaffoldNet) -> None:
         out = net.spec.base_channels * STAGE_WIDTH_MULTIPLIERS[stage]
         for index, block in enumerate(blocks):
             first = index == 0
-            hook = check(stage, index, channels if first else out, out, STAGE_STRIDES[stage] if first else 1)
-            handles.append(block.register_forward_hook(hook))
+            pre_hook, hook = check(stage, index, channels if first else out, out, STAGE_STRIDES[stage] if first else 1)
+            handles += [block.register_forward_pre_hook(pre_hook), block.register_forward_hook(hook)]
         channels = out
     was_training = net.training
+    # A batch of 2 (a block that assumes one image fails here, not in training), in eval mode, then in training
+    # mode on a copy (its hooks included) with the random generator put back: the network stays as built, its
+    # blocks' own counters and statistics too, and the random stream is the one training would have had.
+    image = torch.zeros(2, net.spec.in_chans, net.spec.input_size, net.spec.input_size)
     try:
-        net.eval()
-        with torch.no_grad():
-            image = torch.zeros(1, net.spec.in_chans, net.spec.input_size, net.spec.input_size)
-            try:
-                net(image)
-            except Exception as exc:  # noqa: BLE001 - a user block that fails on a test input: one line
+        passes = [(False, net), (True, copy.deepcopy(net))]
+    except Exception:  # noqa: BLE001 - a block that cannot be copied is checked in eval mode only
+        passes = [(False, net)]
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            for training, model in passes:
+                model.train(training)
+                try:
+                    model(image)
+                except Exception as exc:  # noqa: BLE001 - a user block that fails on a test input: one line
+                    if problems:
+                        raise BlockzooError(problems[0]) from None
+                    mode = " in training mode" if training else ""
+                    if running:
+                        raised, fix = running[0]
+                        raise BlockzooError(f"{raised} {type(exc).__name__}: {' '.join(str(exc).split())}{mode} "
+                                            f"{fix}") from None
+                    raise BlockzooError(f"the network of blocks {', '.join(net.stage_blocks)} fails{mode} on a test "
+                                        f"input of {tuple(image.shape)}: {type(exc).__name__}: "
+                                        f"{' '.join(str(exc).split())}") from None
                 if problems:
-                    raise BlockzooError(problems[0]) from None
-                raise BlockzooError(f"the network of blocks {', '.join(net.stage_blocks)} fails on a test input of "
-                                    f"{tuple(image.shape)}: {type(exc).__name__}: "
-                                    f"{' '.join(str(exc).split())}") from None
+                    raise BlockzooError(problems[0])
     finally:
         net.train(was_training)
         for handle in handles:
             handle.remove()
-    if problems:
-        raise BlockzooError(problems[0])
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -125,6 +147,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise BlockzooError(f"device '{device}' is not supported; use cpu, cuda or auto")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BlockzooError("CUDA is not available on this machine (no GPU or a CPU-only torch); use device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise BlockzooError(f"device {device} does not exist: this machine has {count} GPU{'s' * (count != 1)} "
+                            f"(cuda:0 to cuda:{count - 1}); use one of them, or cuda")
     return device
 
 

@@ -1,19 +1,156 @@
-"""Command-line pieces shared by the commands: one-line usage errors, cell options, tables.
+"""Command-line pieces shared by the commands: one-line usage errors, cell options, tables, and the checks a
+command makes before its work starts (numbers in their range, names, output and input paths).
 
-Light on purpose: a command imports torch only after its options are parsed, so `--help` is instant.
+Light on purpose: a command imports torch only after its options are parsed and checked, so `--help`, and
+an answer to what can be found wrong without torch, are instant.
 """
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import re
+import tempfile
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blockzoo.errors import BlockzooError
+from blockzoo.names import POSITIONS, split_block_spec
 
 if TYPE_CHECKING:
     from blockzoo.cell import Cell
 
 SCAFFOLD_OPTIONS = {"num_blocks": 3, "base_channels": 64}
+CPUS = os.cpu_count() or 1
+SEED_MAX = 2**32 - 1
+
+# option -> (lowest, highest, why): numbers with a natural range, refused at once outside it
+LIMITS = {
+    "num_blocks": (1, 32, "blocks per stage; the benchmark's scaffold has 3"),
+    "base_channels": (1, 1024, "channels of the early stage, x4 in the late one; the benchmark's scaffold has 64"),
+    "batch_size": (1, 8192, "images per batch"),
+    "memory_batch_size": (1, 8192, "images per batch"),
+    "warmup": (0, 10_000, "untimed iterations before the timed ones"),
+    "repeats": (1, 10_000, "timed iterations per round; a round is timed again until it is steady"),
+    "threads": (1, CPUS, f"torch threads; this machine has {CPUS} CPUs"),
+    "epochs": (1, 1000, "epochs of one training run; the benchmark's recipes train 50"),
+    "seed": (0, SEED_MAX, "seeds are 32-bit: numpy's and Lightning's"),
+    "split_seed": (0, SEED_MAX, "seeds are 32-bit: numpy's and Lightning's"),
+    "val_size": (1, 1_000_000, "images held out of the training set"),
+    "limit_train_batches": (1, 1_000_000, "batches per epoch"),
+}
+
+
+MAX_SCAFFOLD_PARAMS = 500_000_000  # the benchmark's scaffold has 4.5M; a network past this takes minutes to build
+
+
+def scaffold_params(num_blocks: int, base_channels: int) -> int:
+    """About how many parameters the baseline scaffold has: two 3x3 convs per block at widths C, 2C, 4C
+    (within 3% of the count from 4.5M to 200M)."""
+    return 18 * (1 + 4 + 16) * base_channels**2 * num_blocks
+
+
+def bounded(name: str):
+    """An argparse type: an integer in LIMITS[name]'s range; out of it, a message saying why the range is that."""
+    low, high, why = LIMITS[name]
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high} ({why}), got {value}")
+        return value
+
+    return parse
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (nan and inf are refused; the settings check the sign)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def md5_digest(text: str) -> str:
+    """An argparse type: an md5 as 32 hex digits (what `md5sum FILE` prints first)."""
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", text):
+        raise argparse.ArgumentTypeError(f"must be an md5: 32 hex digits, as `md5sum FILE` prints, got {text!r}")
+    return text.lower()
+
+
+def check_position(position: str) -> str:
+    """The position, or the registry's one-line error, without importing torch."""
+    if position not in POSITIONS:
+        raise BlockzooError(f"unknown position '{position}'; use one of: {', '.join(POSITIONS)}")
+    return position
+
+
+def check_block_spec(spec: str) -> str:
+    """A block spec's form (Name or Name.variant), without importing torch; whether it is registered is later."""
+    try:
+        split_block_spec(spec)
+    except ValueError as exc:
+        raise BlockzooError(str(exc)) from None
+    return spec
+
+
+def check_output_file(path: str | os.PathLike | None, option: str) -> None:
+    """Refuse, before any work, a file the command could not write at its end: a folder, a path through a
+    file, a folder that cannot be written (the file is written atomically: beside it, then renamed)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise BlockzooError(f"{option} {path} is a folder; give the path of a file to write (e.g. {path / 'out'})")
+    _check_writable_folder(path.parent, option, path)
+
+
+def check_output_dir(path: str | os.PathLike | None, option: str) -> None:
+    """Refuse, before any work, a folder the command could not write into (it is created when missing)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BlockzooError(f"{option} {path} is a file, not a folder; give a folder (it is created if missing)")
+    _check_writable_folder(path, option, path)
+
+
+def check_input_file(path: str | os.PathLike | None, option: str, what: str, fix: str) -> None:
+    """Refuse a file to read that is missing, a folder, or unreadable, naming the cause."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise BlockzooError(f"{option} {path} is a folder, not a {what}; give the file")
+    if not path.is_file():
+        raise BlockzooError(f"{what} {path} does not exist; {fix}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise BlockzooError(f"{what} {path} cannot be read ({exc.strerror}); check its permissions") from None
+
+
+def _check_writable_folder(folder: Path, option: str, path: Path) -> None:
+    existing = folder if str(folder) else Path(".")
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BlockzooError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+    try:  # a real write: permissions, read-only file systems and full disks all show here
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".blockzoo-write-check.")
+    except OSError as exc:
+        raise BlockzooError(f"{option} {path}: cannot write in {existing} ({exc.strerror}); "
+                            "choose a folder you can write") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,27 +176,55 @@ def cell_parser(module: str, doc: str) -> Parser:
     return p
 
 
+def check_cell_args(args: argparse.Namespace) -> None:
+    """What a one-cell command can check without torch, at once: block spec, position, scaffold, output,
+    block module files."""
+    check_block_spec(args.block)
+    check_position(args.position)
+    scaffold_from_args(args)
+    check_output_file(args.output, "--output")
+
+
+def scaffold_from_args(args: argparse.Namespace):
+    """The ScaffoldSpec the scaffold options name (checked; no torch), and the block module files checked to be
+    files."""
+    from blockzoo.data.catalogue import get_dataset_info
+    from blockzoo.settings import ScaffoldSpec
+
+    for module in args.block_module:
+        if str(module).endswith(".py"):
+            check_input_file(module, "--block-module", "block module file",
+                             "give a path to a .py file or an importable module name")
+    params = scaffold_params(args.num_blocks, args.base_channels)
+    if params > MAX_SCAFFOLD_PARAMS:
+        raise BlockzooError(f"--num-blocks {args.num_blocks} with --base-channels {args.base_channels} makes a "
+                            f"scaffold of about {params / 1e6:,.0f}M parameters (the baseline network; the "
+                            f"benchmark's has 4.5M); at most {MAX_SCAFFOLD_PARAMS / 1e6:,.0f}M: choose fewer blocks or "
+                            "channels")
+    return ScaffoldSpec.for_dataset({name: getattr(args, name) for name in SCAFFOLD_OPTIONS},
+                                    get_dataset_info(args.dataset))
+
+
 def add_scaffold_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("scaffold (defaults are docs/blocks.md's)")
     for name, default in SCAFFOLD_OPTIONS.items():
-        group.add_argument(f"--{name.replace('_', '-')}", type=int, default=default, metavar="N",
-                           help=f"default {default}")
+        low, high, _ = LIMITS[name]
+        group.add_argument(f"--{name.replace('_', '-')}", type=bounded(name), default=default, metavar="N",
+                           help=f"{low}-{high}, default {default}")
     group.add_argument("--dataset", default="cifar100",
                        help="the dataset the network is for: its classes and channels (default cifar100)")
     p.add_argument("--block-module", action="append", default=[], metavar="MODULE",
-                   help="a .py file or importable module that registers blocks with @register_block (repeatable)")
+                   help="a .py file, a folder of them or an importable module that registers blocks with "
+                        "@register_block (repeatable)")
 
 
 def cell_from_args(args: argparse.Namespace, block: str | None = None, position: str | None = None) -> "Cell":
     """The Cell the options name, after importing the user's block modules."""
     from blockzoo.blocks.registry import import_block_modules
     from blockzoo.cell import Cell
-    from blockzoo.data.catalogue import get_dataset_info
-    from blockzoo.settings import ScaffoldSpec
 
+    scaffold = scaffold_from_args(args)
     import_block_modules(args.block_module)
-    scaffold = ScaffoldSpec.for_dataset({name: getattr(args, name) for name in SCAFFOLD_OPTIONS},
-                                        get_dataset_info(args.dataset))
     return Cell(block or args.block, position or args.position, scaffold)
 
 

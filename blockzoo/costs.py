@@ -19,6 +19,9 @@ def parse_list(text: str | None, default: list[str], what: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise BlockzooError(f"--{what} is empty; give comma-separated names or leave it out for all")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise BlockzooError(f"--{what} names {', '.join(twice)} more than once; give each once")
     return names
 
 
@@ -83,27 +86,38 @@ def main(argv: list[str] | None = None) -> int:
                             ("warmup", "untimed iterations (default: cpu 2, cuda 20)"),
                             ("repeats", "timed iterations per round (default: cuda 100, cpu as many as fill 0.3 s)"),
                             ("memory-batch-size", "batch of the memory measurement (default: cpu 8, cuda 64)")):
-        parser.add_argument(f"--{name}", type=int, metavar="N", help=help_text)
-    parser.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads for the benchmark")
+        parser.add_argument(f"--{name}", type=cli.bounded(name.replace("-", "_")), metavar="N", help=help_text)
+    parser.add_argument("--threads", type=cli.bounded("threads"), metavar="N",
+                        help="torch intra-op threads for the benchmark")
     parser.add_argument("--output", metavar="PATH", help="write the merged records here as results.csv")
     cli.add_scaffold_options(parser)
     args = parser.parse_args(argv)
+
+    from blockzoo.names import POSITIONS
+    from blockzoo.settings import BenchmarkSettings, ProfileSettings
+
+    # everything that needs no torch is checked before the seconds of its imports
+    chosen = None if args.blocks is None else [cli.check_block_spec(b) for b in parse_list(args.blocks, [], "blocks")]
+    positions = [cli.check_position(p) for p in parse_list(args.positions, list(POSITIONS), "positions")]
+    cli.check_output_file(args.output, "--output")
+    cli.scaffold_from_args(args)
+    profile_settings = ProfileSettings(memory_batch_size=args.memory_batch_size, device=args.device)
+    benchmark_settings = BenchmarkSettings(device=args.device, batch_size=args.batch_size, warmup=args.warmup,
+                                           repeats=args.repeats, threads=args.threads)
 
     from blockzoo import results
     from blockzoo.blocks.registry import list_available_blocks
     from blockzoo.cell import resolve_device
     from blockzoo.environment import cpu_model
-    from blockzoo.names import POSITIONS
-    from blockzoo.settings import BenchmarkSettings, ProfileSettings
 
     device = resolve_device(args.device)
-    cli.cell_from_args(args, "ResNetBasicBlock", "mid")  # imports the user's modules, checks the scaffold options
-    blocks = parse_list(args.blocks, list_available_blocks(), "blocks")
-    positions = parse_list(args.positions, list(POSITIONS), "positions")
+    cli.cell_from_args(args, "ResNetBasicBlock", "mid")  # imports the user's modules
+    blocks = chosen or list_available_blocks()
     cells = [cli.cell_from_args(args, block, position) for block in blocks for position in positions]
-    profile_settings = ProfileSettings(memory_batch_size=args.memory_batch_size, device=str(device))
-    benchmark_settings = BenchmarkSettings(device=str(device), batch_size=args.batch_size, warmup=args.warmup,
-                                           repeats=args.repeats, threads=args.threads)
+    for cell in {cell.name: cell for cell in cells}.values():
+        cell.build()  # a block that cannot be built stops the command now, not after the cells before it
+    profile_settings = profile_settings.replace(device=str(device))
+    benchmark_settings = benchmark_settings.replace(device=str(device))
     where = cpu_model() if device.type == "cpu" else device
     cli.console().print(f"{len(blocks)} blocks x {len(positions)} positions = {len(cells)} cells on {device.type} "
                         f"({where}); {len({cell.name for cell in cells})} distinct networks")

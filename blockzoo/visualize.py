@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-column", default="benchmark.latency_b1_ms", metavar="COLUMN",
                         help="latency column of accuracy_vs_latency (default benchmark.latency_b1_ms)")
     args = parser.parse_args(argv)
+    cli.check_input_file(args.results, "results", "results file",
+                         "run `dvc repro` (or the aggregate stage) first, or give the path of a results.csv")
+    cli.check_input_file(args.curves, "--curves", "curves file", "run the aggregate stage, or leave out --curves")
+    cli.check_output_dir(args.out, "--out")
+    cli.check_output_dir(args.out / "data", "--out")  # the PNGs go to --out, their data to --out/data
     from blockzoo.report.curves import read_curves
     from blockzoo.report.figures import draw_all
     from blockzoo.report.summary import check_latency_column

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from blockzoo import BlockzooError, results
+from blockzoo.benchmark import latency
 from blockzoo.benchmark.latency import (
     SPREAD_TARGET,
     check_dtype,
@@ -17,7 +18,7 @@ from blockzoo.benchmark.latency import (
     time_stably,
     timing_settings,
 )
-from blockzoo.benchmark.load import BUSY_OTHERS_SHARE, LoadWatch
+from blockzoo.benchmark.load import BUSY_OTHERS_SHARE, Load, LoadWatch
 from blockzoo.benchmark.measure import benchmark_cell
 from blockzoo.cell import Cell
 from blockzoo.settings import BenchmarkSettings, ScaffoldSpec
@@ -120,31 +121,70 @@ def test_bad_settings_are_user_errors():
         benchmark_block("ResNetBasicBlock", "middle", **TINY)
 
 
-class Sleeper(nn.Module):
-    """A 'network' whose forward sleeps the given milliseconds in turn (the last one from then on)."""
+class Clock:
+    """A clock that moves only when a pass says it took time: timing logic tested without the machine's timing."""
 
-    def __init__(self, *ms: float):
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class Ticker(nn.Module):
+    """A 'network' whose forward takes the given milliseconds of `clock` in turn (the last one from then on)."""
+
+    def __init__(self, clock: Clock, *ms: float):
         super().__init__()
-        self.ms = list(ms)
+        self.clock, self.ms = clock, list(ms)
 
     def forward(self, x):
-        time.sleep((self.ms.pop(0) if len(self.ms) > 1 else self.ms[0]) / 1e3)
+        self.clock.now += (self.ms.pop(0) if len(self.ms) > 1 else self.ms[0]) / 1e3
         return x
 
 
-def test_a_noisy_round_is_timed_again_until_the_spread_is_small(monkeypatch):
-    monkeypatch.setattr("blockzoo.benchmark.load.BUSY_OTHERS_SHARE", 1.0)  # the rounds' spread alone decides here
+class QuietWatch:
+    """LoadWatch on a machine where nothing else runs."""
+
+    def __init__(self, threads: int):
+        self.load = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.load = Load(others_cpu_share=0.0, own_cpu_share=1.0, load_avg_1m=None)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """The timing code's clock and load watch, injected: the rounds' spread alone decides."""
+    clock = Clock()
+    monkeypatch.setattr(latency, "time", clock)
+    monkeypatch.setattr(latency, "LoadWatch", QuietWatch)
+    return clock
+
+
+def test_a_noisy_round_is_timed_again_until_the_spread_is_small(clock):
     images = torch.zeros(2, 3, 4, 4)
-    noisy_then_steady = Sleeper(5, 5, 40, 5, 5, 5)  # one slow pass in the first round of 5
+    noisy_then_steady = Ticker(clock, 5, 5, 40, 5, 5, 5)  # one slow pass in the first round of 5
     measured = time_stably(noisy_then_steady, images, warmup=0, repeats=5)
     assert measured.rounds == 2 and measured.stable
-    assert measured.stats["spread"] <= SPREAD_TARGET and measured.stats["median"] == pytest.approx(5, abs=3)
+    assert measured.stats["spread"] <= SPREAD_TARGET and measured.stats["median"] == pytest.approx(5)
 
 
-def test_never_steady_reports_the_tightest_round_as_unstable():
-    always_noisy = Sleeper(*([2, 2, 2, 30, 30] * 3), 2)
+def test_never_steady_reports_the_tightest_round_as_unstable(clock):
+    always_noisy = Ticker(clock, *([2, 2, 2, 30, 30] * 2), 2, 2, 2, 2, 30, 2)
     measured = time_stably(always_noisy, torch.zeros(1, 1, 1, 1), warmup=0, repeats=5, max_rounds=3)
     assert measured.rounds == 3 and not measured.stable and measured.stats["spread"] > SPREAD_TARGET
+    assert measured.stats["p90"] < 30  # the third round, the tightest of the three, is the one reported
+
+
+def test_a_busy_round_does_not_count_however_tight(clock, monkeypatch):
+    busy = Load(others_cpu_share=0.9, own_cpu_share=0.5, load_avg_1m=None)
+    monkeypatch.setattr(QuietWatch, "__exit__", lambda self, *exc: setattr(self, "load", busy))
+    measured = time_stably(Ticker(clock, 5), torch.zeros(1), warmup=0, repeats=5, max_rounds=2)
+    assert measured.rounds == 2 and not measured.stable and measured.load.busy
 
 
 def test_other_processes_using_the_cpus_make_the_machine_busy():
@@ -163,8 +203,10 @@ def test_other_processes_using_the_cpus_make_the_machine_busy():
     assert busy.load.busy and busy.load.others_cpu_share > BUSY_OTHERS_SHARE
 
 
-def test_cpu_rounds_last_long_enough_unless_repeats_are_given():
-    fast = Sleeper(1)
+def test_cpu_rounds_last_long_enough_unless_repeats_are_given(clock):
+    fast = Ticker(clock, 1)
     measured = time_stably(fast, torch.zeros(1), warmup=1, repeats=5, max_rounds=1, min_round_s=0.05)
-    assert 20 <= measured.repeats <= 50  # ~1 ms passes: about 0.05 s of them
+    assert 50 <= measured.repeats <= 51  # 1 ms passes: 0.05 s of them (51 when the division rounds up)
     assert time_stably(fast, torch.zeros(1), warmup=1, repeats=5, max_rounds=1).repeats == 5
+    slow = Ticker(clock, 1000)  # passes longer than a round: the repeats asked for, no fewer
+    assert time_stably(slow, torch.zeros(1), warmup=1, repeats=5, max_rounds=1, min_round_s=0.05).repeats == 5

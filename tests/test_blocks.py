@@ -11,7 +11,9 @@ from timm.utils.model import reparameterize_model
 
 from blockzoo import POSITIONS, BlockzooError, ScaffoldNet, create_block, list_available_blocks, register_block
 from blockzoo.blocks import get_block, import_block_modules, unregister_block
+from blockzoo.blocks.registry import user_block_files
 from blockzoo.cell import Cell, has_deploy_form
+from blockzoo.settings import ScaffoldSpec
 
 BLOCKS_MD = [
     "ResNetBasicBlock", "ResNetBottleneck", "InvertedResidual", "UniversalInvertedBottleneck", "EdgeResidual",
@@ -129,6 +131,7 @@ def test_user_block_module_registers_with_one_decorator(tmp_path):
     ("def broken(:\n    pass\n", r"failed to import: SyntaxError: .*\(line 4\); fix the module"),
     ("raise RuntimeError('no GPU here')\n", r"failed to import: RuntimeError: no GPU here \(line 4 of .*\); fix"),
     ("import no_such_package_for_blockzoo\n", r"failed to import: ModuleNotFoundError: No module named"),
+    ("import sys\nsys.exit(3)\n", r"failed to import: SystemExit: 3 \(line 5 of failing_.*\.py\); fix the module"),
 ])
 def test_a_user_module_that_fails_to_import_is_one_line(tmp_path, body, message):
     module = _write(tmp_path / f"failing_{abs(hash(body))}.py", body)
@@ -147,15 +150,51 @@ def test_a_user_block_that_breaks_the_contract_is_one_line(tmp_path):
         "    return nn.Linear(in_channels, out_channels)\n"))
     try:
         import_block_modules([str(module)])
-        with pytest.raises(BlockzooError, match=r"block TestOnlyIgnoresStride \(mid stage, block 0: 64->128 channels, "
-                                                r"stride 2\) returned \(1, 128, 32, 32\).*expected \(1, 128, 16, 16\)"):
+        with pytest.raises(BlockzooError, match=r"block TestOnlyIgnoresStride \(.*contract_breaking_blocks.py; mid "
+                                                r"stage, block 0: 64->128 channels, stride 2\) returned "
+                                                r"\(2, 128, 32, 32\).*expected \(2, 128, 16, 16\)"):
             Cell("TestOnlyIgnoresStride", "mid").build()
-        with pytest.raises(BlockzooError, match="fails on a test input of .*RuntimeError"):
+        with pytest.raises(BlockzooError, match=r"block TestOnlyCrashes \(.*; early stage, block 0: .*\) raised "
+                                                r"RuntimeError: .* on an input of \(2, 64, 32, 32\); fix the block's"):
             Cell("TestOnlyCrashes", "early").build()
         Cell("TestOnlyIgnoresStride", "early").build()  # stride 1 everywhere in the early stage: it holds there
     finally:
         unregister_block("TestOnlyIgnoresStride")
         unregister_block("TestOnlyCrashes")
+
+
+def test_a_module_whose_own_import_is_missing_is_not_called_missing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nbtest_blocks.py").write_text("import nbtest\n")  # a missing package whose name starts the same
+    with pytest.raises(BlockzooError, match=r"block module nbtest_blocks failed to import: ModuleNotFoundError: "
+                                            r"No module named 'nbtest' \(line 1 of nbtest_blocks.py\)"):
+        import_block_modules(["nbtest_blocks"])
+
+
+def test_a_folder_of_block_modules_imports_each_of_them(tmp_path):
+    (tmp_path / "my_blocks").mkdir()
+    for name in ("FolderTestA", "FolderTestB"):
+        _write(tmp_path / "my_blocks" / f"{name.lower()}.py", f"@register_block\ndef {name}(i, o, s, p):\n"
+                                                              "    return nn.Conv2d(i, o, 3, s, 1)\n")
+    try:
+        import_block_modules([str(tmp_path / "my_blocks")])
+        assert {"FolderTestA", "FolderTestB"} <= set(list_available_blocks())
+    finally:
+        unregister_block("FolderTestA")
+        unregister_block("FolderTestB")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BlockzooError, match="block module folder .*empty holds no .py files"):
+        import_block_modules([str(tmp_path / "empty")])
+
+
+def test_an_unknown_block_after_a_module_that_registered_none_names_the_decorator(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("blockzoo.blocks.registry._USER_MODULES", {})  # this test's module only, and not after it
+    _write(tmp_path / "undecorated_blocks.py", "def Undecorated(i, o, s, p):\n    return nn.Identity()\n")
+    import_block_modules(["undecorated_blocks.py"])
+    with pytest.raises(BlockzooError, match=r"unknown block 'Undecorated'; .*\(undecorated_blocks.py registered no "
+                                            r"block: decorate each builder with @register_block\(\)"):
+        get_block("Undecorated")
 
 
 def test_missing_user_module_is_a_clear_error():
@@ -177,3 +216,97 @@ def test_registering_a_taken_name_from_another_module_fails():
 def test_block_names_must_name_files_and_stages():
     with pytest.raises(BlockzooError, match="not valid"):
         register_block("My-Block")(lambda i, o, s, p: None)
+
+
+PIPELINE_MISBEHAVIOURS = {  # a module under user_blocks/, as the pipeline's cells stage loads and builds it
+    "raises": ("@register_block\ndef PipeRaises(in_channels, out_channels, stride, position):\n"
+               "    raise KeyError(position)\n",
+               r"block PipeRaises \(user_blocks/pipe_raises.py\) raised KeyError: 'mid' when built as "
+               r"PipeRaises\(16, 32, 2, 'mid'\); fix the builder; it is called as PipeRaises\(in_channels, "
+               r"out_channels, stride, position\)"),
+    "none": ("@register_block\ndef PipeNone(in_channels, out_channels, stride, position):\n    return None\n",
+             r"block PipeNone \(user_blocks/pipe_none.py\) returned None when built as .*not a torch.nn.Module"),
+    "non_module": ("@register_block\ndef PipeNonModule(in_channels, out_channels, stride, position):\n"
+                   "    return nn.Conv2d\n",
+                   r"block PipeNonModule \(user_blocks/pipe_non_module.py\) returned <class .*Conv2d'> \(of type "
+                   r"type\) when built as"),
+    "wrong_arguments": ("@register_block\ndef PipeWrongArguments(channels, stride):\n    return nn.Identity()\n",
+                        r"block PipeWrongArguments \(user_blocks/pipe_wrong_arguments.py\) takes the wrong arguments "
+                        r"\(too many positional arguments; its signature is \(channels, stride\)\)"),
+    "wrong_shape": ("@register_block\ndef PipeWrongShape(in_channels, out_channels, stride, position):\n"
+                    "    return nn.Conv2d(in_channels, in_channels, 1, stride)\n",
+                    r"block PipeWrongShape \(user_blocks/pipe_wrong_shape.py; mid stage, block 0: 16->32 channels, "
+                    r"stride 2\) returned \(2, 16, 16, 16\) for an input of \(2, 16, 32, 32\); expected "
+                    r"\(2, 32, 16, 16\)"),
+    "syntax_error": ("def PipeSyntaxError(:\n", r"block module user_blocks/pipe_syntax_error.py failed to import: "
+                                                 r"SyntaxError: .*\(line 4\); fix the module"),
+    "import_error": ("from torch import no_such_name\n", r"block module user_blocks/pipe_import_error.py failed to "
+                                                        r"import: ImportError: cannot import name 'no_such_name' "
+                                                        r"from 'torch'.*\(line 4 of pipe_import_error.py\)"),
+}
+
+
+@pytest.mark.parametrize("case", PIPELINE_MISBEHAVIOURS)
+def test_a_misbehaving_module_in_user_blocks_stops_the_cells_stage_with_one_line(case, tmp_path, monkeypatch):
+    body, message = PIPELINE_MISBEHAVIOURS[case]
+    monkeypatch.chdir(tmp_path)  # the stages run in the repository root, which holds user_blocks/
+    (tmp_path / "user_blocks").mkdir()
+    _write(tmp_path / "user_blocks" / f"pipe_{case}.py", body)
+    block = "Pipe" + "".join(word.title() for word in case.split("_"))
+    try:
+        with pytest.raises(BlockzooError, match=message) as info:
+            # what stages/cells.py does: import every module of user_blocks/, then build every cell once
+            import_block_modules(user_block_files(tmp_path / "user_blocks"))
+            Cell.from_name(f"{block}-mid", ScaffoldSpec(num_blocks=1, base_channels=16)).build()
+        assert "\n" not in str(info.value)
+    finally:
+        unregister_block(block)
+
+
+def test_a_zoo_block_that_the_scaffold_widths_break_says_so_not_fix_the_builder():
+    with pytest.raises(BlockzooError, match=r"block ResNetBottleneck \(.*blockzoo/blocks/resnet.py; early stage, "
+                                            r"block 0: 2->2 channels, stride 1\) raised RuntimeError: .*its widths "
+                                            r"come from the scaffold: try another base_channels") as info:
+        Cell("ResNetBottleneck", "early", ScaffoldSpec(num_blocks=1, base_channels=2)).build()
+    assert "fix the" not in str(info.value)
+
+
+def test_a_block_that_assumes_one_image_or_eval_mode_fails_the_contract_check(tmp_path):
+    module = _write(tmp_path / "batch_and_mode_blocks.py", (
+        "@register_block()\n"
+        "class TestOnlyOneImage(nn.Conv2d):\n"
+        "    def __init__(self, in_channels, out_channels, stride, position):\n"
+        "        super().__init__(in_channels, out_channels, 3, stride, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        return super().forward(x).view(1, *x.shape[1:2], *super().forward(x).shape[2:])\n\n"
+        "@register_block()\n"
+        "class TestOnlyEval(nn.Conv2d):\n"
+        "    def __init__(self, in_channels, out_channels, stride, position):\n"
+        "        super().__init__(in_channels, out_channels, 3, stride, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        if self.training:\n"
+        "            raise RuntimeError('not in training')\n"
+        "        return super().forward(x)\n"))
+    try:
+        import_block_modules([str(module)])
+        with pytest.raises(BlockzooError, match=r"block TestOnlyOneImage \(.*early stage.*\) raised RuntimeError"):
+            Cell("TestOnlyOneImage", "early", ScaffoldSpec(num_blocks=1, base_channels=8)).build()
+        with pytest.raises(BlockzooError, match=r"block TestOnlyEval \(.*\) raised RuntimeError: not in training in "
+                                                r"training mode on an input of \(2, 8, 32, 32\); fix the block's"):
+            Cell("TestOnlyEval", "mid", ScaffoldSpec(num_blocks=1, base_channels=8)).build()
+    finally:
+        unregister_block("TestOnlyOneImage")
+        unregister_block("TestOnlyEval")
+
+
+def test_the_contract_check_leaves_the_network_and_the_random_stream_as_they_were():
+    from blockzoo.cell import check_block_contract
+
+    torch.manual_seed(0)
+    net = ScaffoldNet("ResNetBasicBlock", "mid", num_blocks=1, base_channels=8)
+    before = copy.deepcopy(net.state_dict())
+    state = torch.random.get_rng_state()
+    check_block_contract(net)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(before[key], value) for key, value in net.state_dict().items())
+    assert net.training

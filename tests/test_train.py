@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -311,9 +312,9 @@ def test_cli_bad_option_is_one_error_line_and_exit_2(tmp_path):
 @pytest.mark.parametrize("argv,fragment", [
     (["--dataset", "imagenet"], "data.dataset must be one of cifar100, cifar10, fashion-mnist"),
     (["--precision", "fp8"], "train.precision must be one of 'auto'"),
-    (["--epochs", "0"], "train.epochs must be a positive integer"),
+    (["--epochs", "0"], "argument --epochs: must be an integer from 1 to 1000"),
     (["--lr", "-1"], "train.lr must be a positive number"),
-    (["--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
+    (["--lr", "abc"], "argument --lr: must be a number, got 'abc'"),
     (["--device", "tpu"], "train.device must be auto, cpu, cuda or cuda:N"),
     (["--position", "middle"], "unknown position 'middle'"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
@@ -346,3 +347,91 @@ def test_ctrl_c_ends_with_exit_130_and_one_line(tmp_path, fake_cifar100, data_ro
     assert err.strip().splitlines() == [
         "error: interrupted; outputs already written are complete, nothing half-written was kept"]
     assert (out_dir / "checkpoints" / "last.ckpt").is_file() and not (out_dir / "record.json").exists()
+
+
+
+def _truncate(path: Path) -> None:
+    os.truncate(path, 100)
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _not_a_checkpoint(path: Path) -> None:
+    torch.save({"weights": torch.zeros(3)}, path)
+
+
+def _another_network(path: Path) -> None:
+    saved = torch.load(path, weights_only=True)
+    key = next(key for key, value in saved["state_dict"].items() if value.dim() == 4)
+    saved["state_dict"][key] = torch.zeros(1, 1, 1, 1)
+    torch.save(saved, path)
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory, fake_cifar100, data_root) -> Path:
+    """A two-epoch run killed at the end of epoch 1: its last.ckpt holds epoch 0."""
+    out_dir = tmp_path_factory.mktemp("killed")
+    with pytest.raises(Killed):
+        tiny(out_dir, fake_cifar100, data_root, epochs=2, callbacks=[KillAtEpochEnd(1)])
+    return out_dir
+
+
+def test_a_truncated_checkpoint_is_kept_aside_and_the_run_starts_afresh(killed, tmp_path, fake_cifar100, data_root,
+                                                                        capsys):
+    out_dir = tmp_path / "run"
+    shutil.copytree(killed, out_dir)
+    last = out_dir / "checkpoints" / "last.ckpt"
+    _truncate(last)
+    capsys.readouterr()
+    started = EpochsStarted()
+    record = tiny(out_dir, fake_cifar100, data_root, epochs=2, callbacks=[started])
+    assert started.epochs == [0, 1] and record["train"]["status"] == "completed"
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "last.ckpt" in line]
+    assert len(warnings) == 1, warnings
+    assert "last.ckpt cannot be resumed from: it cannot be read (RuntimeError: PytorchStreamReader" in warnings[0]
+    aside = list(out_dir.glob("last.ckpt.broken-*"))
+    assert len(aside) == 1 and aside[0].stat().st_size == 100 and aside[0].name in warnings[0]
+    assert "starting afresh" in warnings[0]
+    assert [step for step, _ in metric_rows(out_dir, "val_acc")] == [0, 1]
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"\x00\xff half a file")
+
+
+@pytest.mark.parametrize("name,break_it,problem", [
+    ("checkpoints/last.ckpt", _truncate, "it cannot be read (RuntimeError: PytorchStreamReader failed"),
+    ("checkpoints/last.ckpt", _empty, "it cannot be read"),
+    ("checkpoints/last.ckpt", _not_a_checkpoint, "it is not a checkpoint of a training run"),
+    ("checkpoints/last.ckpt", _another_network, "it holds the weights of another network"),
+    ("checkpoints/best.ckpt", _truncate, "it cannot be read"),
+    ("live/metrics.json", _garbage, "it is not a readable dvclive log file"),  # dvclive reads its log back too
+    ("live/params.yaml", _garbage, "it is not a readable dvclive log file"),
+    ("live/plots/metrics/val_acc.tsv", _garbage, "it is not a readable dvclive log file"),
+    ("checkpoints/last.ckpt", None, None),
+    ("checkpoints/last.ckpt+checkpoints/best.ckpt", _truncate, "it cannot be read"),  # two: still one line
+])
+def test_a_checkpoint_that_cannot_be_resumed_from_is_kept_aside(killed, tmp_path, capsys, name, break_it, problem):
+    out_dir = tmp_path / "run"
+    shutil.copytree(killed, out_dir)
+    paths = [out_dir / part for part in name.split("+")]
+    for path in paths if break_it else ():
+        break_it(path)
+    broken = [path.read_bytes() for path in paths]
+    identity = json.loads((out_dir / "config.json").read_text())
+    module = ScaffoldModule(Cell("ResNetBasicBlock", "mid", ScaffoldSpec(num_blocks=1, base_channels=8)).build(),
+                            RECIPES["sgd"], steps_per_epoch=2, epochs=2)
+    capsys.readouterr()
+    resume = train_run.prepare_out_dir(out_dir, identity, module)
+    err = capsys.readouterr().err
+    if problem is None:  # a sound checkpoint is resumed from, untouched
+        assert resume and err == "" and [path.read_bytes() for path in paths] == broken
+        return
+    assert not resume and not (out_dir / "checkpoints").exists() and not (out_dir / "live").exists()
+    assert err.count("\n") == 1 and err.rstrip().endswith("starting afresh"), err
+    for path, content in zip(paths, broken, strict=True):
+        assert f"{path.relative_to(out_dir)} cannot be resumed from: {problem}" in err, err
+        aside = list(out_dir.glob(f"{path.name}.broken-*"))
+        assert len(aside) == 1 and aside[0].read_bytes() == content and aside[0].name in err

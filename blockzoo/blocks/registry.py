@@ -40,6 +40,7 @@ class BlockEntry:
 
 
 _REGISTRY: dict[str, BlockEntry] = {}
+_USER_MODULES: dict[str, str] = {}  # the user's block modules imported: module name -> its file, as shown
 
 
 def register_block(name: str | None = None, *, description: str = "",
@@ -52,7 +53,13 @@ def register_block(name: str | None = None, *, description: str = "",
     `variants`: {variant name: one line saying what it changes}; the constructor then takes `variant=`.
     """
 
+    if callable(name):  # @register_block without the parentheses: the function itself, named after itself
+        return register_block()(name)
+
     def decorator(constructor: BlockConstructor) -> BlockConstructor:
+        if not callable(constructor):
+            raise BlockzooError(f"@register_block() decorates a class or function that builds a block, not "
+                                f"{type(constructor).__name__} {constructor!r}")
         block_name = name or constructor.__name__
         if not BLOCK_NAME.fullmatch(block_name):
             raise BlockzooError(f"block name '{block_name}' in {constructor.__module__} is not valid; "
@@ -97,12 +104,22 @@ def get_block(spec: str) -> BlockEntry:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.4)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise BlockzooError(f"unknown block '{name}'; {hint}registered blocks: {', '.join(sorted(_REGISTRY))} "
-                            "(a block of your own must be registered with @register_block in a module under "
-                            "user_blocks/, or named with --block-module)")
+                            f"({_user_modules_hint()})")
     if variant is not None and variant not in entry.variants:
         offered = ", ".join(entry.variants) or "none"
         raise BlockzooError(f"block {name} has no variant '{variant}'; its variants: {offered}")
     return entry
+
+
+def _user_modules_hint() -> str:
+    """What the user's block modules registered: the usual cause of an unknown block of one's own."""
+    empty = [shown for module, shown in _USER_MODULES.items()
+             if not any(entry.module == module for entry in _REGISTRY.values())]
+    if empty:
+        return (f"{', '.join(empty)} registered no block: decorate each builder with @register_block() "
+                "(from blockzoo import register_block)")
+    return ("a block of your own must be registered with @register_block in a module under user_blocks/, "
+            "or named with --block-module")
 
 
 def create_block(spec: str, in_channels: int, out_channels: int, stride: int, position: str) -> nn.Module:
@@ -110,9 +127,64 @@ def create_block(spec: str, in_channels: int, out_channels: int, stride: int, po
     check_position(position)
     entry = get_block(spec)
     _, variant = split_block_spec(spec)
-    if variant is None:
-        return entry.constructor(in_channels, out_channels, stride, position)
-    return entry.constructor(in_channels, out_channels, stride, position, variant=variant)
+    args = (in_channels, out_channels, stride, position)
+    kwargs = {} if variant is None else {"variant": variant}
+    call = f"{entry.name}({', '.join(map(repr, args))}{f', variant={variant!r}' if variant else ''})"
+    try:
+        signature = inspect.signature(entry.constructor)
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to check against
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise _builder_error(entry, f"takes the wrong arguments ({exc}; its signature is {signature})") from None
+    try:
+        block = entry.constructor(*args, **kwargs)
+    except BlockzooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any block's builder: one line naming it, the call and the error
+        raise _builder_error(entry, f"raised {type(exc).__name__}: {' '.join(str(exc).split())} when built as {call}",
+                             raised=True) from None
+    if not isinstance(block, nn.Module):
+        raise _builder_error(entry, f"returned {_describe(block)} when built as {call}, not a torch.nn.Module")
+    return block
+
+
+def block_source(entry: BlockEntry) -> str:
+    """Where a block is defined, as a user reads it: its file relative to the working folder when under it."""
+    try:
+        return _shown(entry.source_file)
+    except (TypeError, KeyError, OSError):
+        return entry.module
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _builder_error(entry: BlockEntry, problem: str, raised: bool = False) -> BlockzooError:
+    variant = ", variant=..." if entry.variants else ""
+    if is_builtin(entry):  # the zoo's own blocks are tested: what breaks them is the scaffold's shape
+        fix = ("its widths come from the scaffold: try another base_channels (--base-channels, scaffold.base_channels)"
+               if raised else "report it: the zoo's blocks are tested")
+    else:
+        fix = f"fix the builder; it is called as {entry.name}(in_channels, out_channels, stride, position{variant})"
+    return BlockzooError(f"block {entry.name} ({block_source(entry)}) {problem}; {fix}")
+
+
+def is_builtin(entry: BlockEntry) -> bool:
+    return entry.module.startswith("blockzoo.blocks.")
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "None"
+    text = " ".join(repr(value).split())
+    return f"{text[:60] + '...' if len(text) > 60 else text} (of type {type(value).__name__})"
 
 
 def list_available_blocks() -> list[str]:
@@ -122,7 +194,8 @@ def list_available_blocks() -> list[str]:
 
 
 def import_block_modules(modules) -> None:
-    """Import modules that register blocks: paths to .py files or importable module names.
+    """Import modules that register blocks: paths to .py files, folders of them (as user_blocks/), or importable
+    module names.
 
     A module that does not exist, or fails while it is imported, is a one-line error naming it.
     """
@@ -130,19 +203,29 @@ def import_block_modules(modules) -> None:
         spec = str(spec)
         if spec.endswith(".py"):
             _import_file(Path(spec))
+        elif Path(spec).is_file():
+            raise BlockzooError(f"block module file {spec} is not a .py file; a block module is Python source "
+                                "ending in .py (or an importable module name)")
+        elif Path(spec).is_dir() and not (Path(spec) / "__init__.py").is_file():  # a folder of block modules
+            files = user_block_files(spec)
+            if not files:
+                raise BlockzooError(f"block module folder {spec} holds no .py files; give a .py file, a folder of "
+                                    "them or an importable module name")
+            for path in files:
+                _import_file(path)
         else:
             if str(Path.cwd()) not in sys.path:
                 sys.path.insert(0, str(Path.cwd()))
             try:
                 importlib.import_module(spec)
             except ModuleNotFoundError as exc:
-                if exc.name and spec.startswith(exc.name):
+                if exc.name and (spec == exc.name or spec.startswith(f"{exc.name}.")):  # not a module it imports
                     raise BlockzooError(f"block module '{spec}' cannot be imported; check its name, "
                                         "or give the path to its .py file") from None
                 raise _import_failed(spec, exc) from None
             except BlockzooError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module: any error is one line
                 raise _import_failed(spec, exc) from None
 
 
@@ -176,19 +259,25 @@ def _import_file(path: Path) -> None:
     sys.modules[module_name] = module
     try:
         module_spec.loader.exec_module(module)
+        _USER_MODULES[module_name] = _shown(path)
     except BlockzooError:
         del sys.modules[module_name]
         raise
-    except Exception as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module: any error is reported in one line
         del sys.modules[module_name]
-        raise _import_failed(str(path), exc) from None
+        raise _import_failed(_shown(path), exc) from None
 
 
 def _import_failed(where: str, exc: BaseException) -> BlockzooError:
     if isinstance(exc, SyntaxError):
-        detail = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+        other = exc.filename and Path(exc.filename).name != Path(where).name  # in a module the user's one imports
+        detail = f"SyntaxError: {exc.msg} (line {exc.lineno}{f' of {Path(exc.filename).name}' if other else ''})"
     else:
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+        # the line of the user's module that failed, not the line deep inside a library it called
+        names = {Path(where).name, where.rsplit('.', 1)[-1] + '.py'}
+        own = [frame for frame in frames if Path(frame.filename).name in names]
+        frame = (own or frames or [None])[-1]
         line = f" (line {frame.lineno} of {Path(frame.filename).name})" if frame else ""
         detail = f"{type(exc).__name__}: {exc}{line}"
     return BlockzooError(f"block module {where} failed to import: {' '.join(detail.split())}; fix the module")

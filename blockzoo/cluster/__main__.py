@@ -14,10 +14,12 @@ import sys
 from blockzoo import cli
 from blockzoo.errors import BlockzooError, cli_errors
 
+MAX_JOBS = 1024
+
 
 def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise BlockzooError(f"--jobs must be a positive integer, got {text!r}")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise BlockzooError(f"--jobs must be an integer from 1 to {MAX_JOBS} (cells running at once), got {text!r}")
     return int(text)
 
 
@@ -39,6 +41,8 @@ def build_parser() -> cli.Parser:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.scratch is not None and args.address is None:  # a local cluster: the scratch folder is this machine's
+        cli.check_output_dir(args.scratch, "--scratch")
     from blockzoo.cluster.driver import Options, run
 
     return run(Options(targets=args.targets, address=args.address, remote=args.remote, jobs=args.jobs,

@@ -38,13 +38,15 @@ def print_profile(record: dict) -> None:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     parser = cli.cell_parser("blockzoo.profile", __doc__)
-    parser.add_argument("--memory-batch-size", type=int, default=None, metavar="N",
+    parser.add_argument("--memory-batch-size", type=cli.bounded("memory_batch_size"), default=None, metavar="N",
                         help="batch size of the memory measurement (default 8 on a CPU, 64 on a GPU)")
     args = parser.parse_args(argv)
-    from blockzoo.profile.measure import profile_cell
     from blockzoo.settings import ProfileSettings
 
+    cli.check_cell_args(args)  # before the seconds of torch imports
     settings = ProfileSettings(memory_batch_size=args.memory_batch_size, device=args.device)
+    from blockzoo.profile.measure import profile_cell
+
     record = profile_cell(cli.cell_from_args(args), settings)
     return cli.show_and_write(record, print_profile, args.output)
 

@@ -19,15 +19,17 @@ TRAIN_OPTIONS = ("recipe", "epochs", "batch_size", "lr", "weight_decay", "label_
                  "channels_last", "compile", "limit_train_batches")
 DATA_OPTIONS = {"data_root": "root", "data_url": "url", "data_archive": "archive", "data_md5": "md5",
                 "val_size": "val_size", "split_seed": "split_seed"}
-NUMBERS = {"epochs": int, "batch_size": int, "limit_train_batches": int, "val_size": int, "split_seed": int,
-           "lr": float, "weight_decay": float, "label_smoothing": float}
+TYPES = {**{name: cli.bounded(name) for name in ("epochs", "batch_size", "limit_train_batches", "val_size",
+                                                 "split_seed")},
+         "lr": cli.finite_float, "weight_decay": cli.finite_float, "label_smoothing": cli.finite_float,
+         "data_md5": cli.md5_digest}
 
 
 def build_parser() -> cli.Parser:
     p = cli.parser("blockzoo.train", __doc__)
     p.add_argument("block", help="registered block name, e.g. ResNetBasicBlock (or InvertedResidual.uniform)")
     p.add_argument("--position", required=True, help="stage under test: early, mid or late")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--seed", type=cli.bounded("seed"), default=0, help="training seed (default 0)")
     p.add_argument("--out-dir", default="runs/default", help="where the run's files go (default runs/default)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     cli.add_scaffold_options(p)
@@ -40,10 +42,10 @@ def build_parser() -> cli.Parser:
             group.add_argument("--compile", action="store_true", default=argparse.SUPPRESS,
                                help="torch.compile the network (default off)")
         else:
-            group.add_argument(f"--{name.replace('_', '-')}", type=NUMBERS.get(name, str), default=argparse.SUPPRESS)
+            group.add_argument(f"--{name.replace('_', '-')}", type=TYPES.get(name, str), default=argparse.SUPPRESS)
     group = p.add_argument_group("data (the dataset is --dataset)")
     for option in DATA_OPTIONS:
-        group.add_argument(f"--{option.replace('_', '-')}", type=NUMBERS.get(option, str), default=argparse.SUPPRESS)
+        group.add_argument(f"--{option.replace('_', '-')}", type=TYPES.get(option, str), default=argparse.SUPPRESS)
     return p
 
 
@@ -51,11 +53,19 @@ def build_parser() -> cli.Parser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from blockzoo.settings import DataSettings, TrainSettings
-    from blockzoo.train.run import train
 
+    # everything that needs no torch is checked before the seconds of its imports
+    cli.check_block_spec(args.block)
+    cli.check_position(args.position)
     data = DataSettings(dataset=args.dataset, **{field: getattr(args, option) for option, field in DATA_OPTIONS.items()
                                                  if hasattr(args, option)})
+    cli.scaffold_from_args(args)
     settings = TrainSettings(**{name: getattr(args, name) for name in TRAIN_OPTIONS if hasattr(args, name)})
+    cli.check_output_dir(args.out_dir, "--out-dir")
+    if not (Path(data.root) / data.dataset).is_dir():  # the dataset is fetched into it
+        cli.check_output_dir(data.root, "--data-root")
+    from blockzoo.train.run import train
+
     cell = cli.cell_from_args(args)
     record = train(cell, settings, data, seed=args.seed, out_dir=args.out_dir, progress=args.progress)
     t = record["train"]

@@ -9,8 +9,10 @@ Under out_dir it writes:
 
 Every call trains: a finished run in out_dir is trained again from scratch (deciding what is already
 done is DVC's job). A killed run resumes from last.ckpt when its fingerprint equals this run's, and
-starts afresh, saying so in one line, when the code or settings changed. A run whose loss becomes
-non-finite stops and is recorded with status "diverged".
+starts afresh, saying so in one line, when the code or settings changed, or when a checkpoint of it
+cannot be used (truncated, empty, not a checkpoint, another network's) or its dvclive log cannot be read
+back: that file is kept aside as <name>.broken-<time> in out_dir. A run whose loss becomes non-finite
+stops and is recorded with status "diverged".
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import json
 import logging
 import shutil
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +100,6 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     record_path, ckpt_dir = out / "record.json", out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     identity = fingerprint(cell, settings, data, seed, resolved)
-    resume = prepare_out_dir(out, identity)
 
     device = resolved.device
     if device.type == "cuda":
@@ -113,6 +115,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     steps_per_epoch = min(len(train_data), settings.limit_train_batches or len(train_data))
     module = ScaffoldModule(net, resolved.recipe, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
                             channels_last=resolved.channels_last, compile=settings.compile)
+    resume = prepare_out_dir(out, identity, module)
     logger = LiveLogger(dir=str(out / "live"), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
     logger.log_hyperparams({"cell": cell.name, "seed": seed, **identity["train"]})
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_acc", mode="max", save_top_k=1,
@@ -168,14 +171,23 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     return record
 
 
-def prepare_out_dir(out: Path, identity: dict) -> bool:
-    """Make out_dir ready for this run; True when it holds a killed run of the same fingerprint to resume."""
+def prepare_out_dir(out: Path, identity: dict, module: L.LightningModule | None = None) -> bool:
+    """Make out_dir ready for this run; True when it holds a killed run of the same fingerprint to resume.
+
+    With `module`, a checkpoint of the run that `module` cannot resume from is kept aside and the run starts afresh.
+    """
     config_path, last = out / "config.json", out / "checkpoints" / "last.ckpt"
     previous = _read_json(config_path)
     if (out / "record.json").is_file():
         print(f"{out}: a finished run; training it again from scratch", file=sys.stderr)
     elif last.is_file() and previous == identity:
-        return True
+        broken = [(path, problem) for path in (last, out / "checkpoints" / "best.ckpt")
+                  if path.is_file() and (problem := checkpoint_problem(path, module))] + live_log_problems(out / "live")
+        if not broken:
+            return True
+        said = [f"{path.relative_to(out)} cannot be resumed from: {problem}; kept aside as "
+                f"{keep_aside(path, out).relative_to(out)}" for path, problem in broken]
+        print(f"{out}: the interrupted run's {'; its '.join(said)}; starting afresh", file=sys.stderr)
     elif last.is_file():
         print(f"{out}: the interrupted run there was made by {_difference(previous, identity)}; "
               "starting afresh", file=sys.stderr)
@@ -186,10 +198,65 @@ def prepare_out_dir(out: Path, identity: dict) -> bool:
     return False
 
 
+CHECKPOINT_KEYS = ("epoch", "global_step", "state_dict", "loops", "optimizer_states")
+
+
+def checkpoint_problem(path: Path, module: L.LightningModule | None = None) -> str | None:
+    """None when `path` is a Lightning checkpoint that `module` can load (every weight, of its shape), else why not."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, empty, foreign: torch raises many kinds
+        detail = " ".join(str(exc).split()).split(". ")[0]  # its first sentence: torch's go on about internals
+        return f"it cannot be read ({type(exc).__name__}: {detail[:160] + '...' if len(detail) > 160 else detail})"
+    if not isinstance(saved, dict) or not all(key in saved for key in CHECKPOINT_KEYS):
+        return "it is not a checkpoint of a training run"
+    if module is not None:
+        weights = saved["state_dict"]
+        shapes = {key: tuple(value.shape) for key, value in module.state_dict().items()}
+        found = {key: tuple(value.shape) for key, value in weights.items() if isinstance(value, torch.Tensor)}
+        if found != shapes:
+            return "it holds the weights of another network"
+    return None
+
+
+def live_log_problems(live: Path) -> list[tuple[Path, str]]:
+    """The files of a dvclive log that dvclive could not resume from (it reads them all back), and why."""
+    from dvclive.serialize import load_yaml
+
+    problems = []
+    for path in [live / "metrics.json", live / "params.yaml", *sorted((live / "plots").rglob("*.tsv"))]:
+        if not path.is_file():
+            continue
+        try:
+            if path.suffix == ".json":
+                ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+            elif path.suffix == ".yaml":
+                ok = isinstance(load_yaml(path), dict | None)
+            else:
+                ok = "step" in path.read_text(encoding="utf-8").partition("\n")[0].split("\t")
+        except Exception:  # noqa: BLE001 - undecodable, unparsable: dvclive would fail on it
+            ok = False
+        if not ok:
+            problems.append((path, "it is not a readable dvclive log file"))
+    return problems
+
+
+def keep_aside(path: Path, out: Path) -> Path:
+    """Move a broken file out of the way, into `out` (which the fresh start does not clear), under a new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = out / f"{path.name}.broken-{stamp}"
+    count = 1
+    while aside.exists():
+        count += 1
+        aside = out / f"{path.name}.broken-{stamp}-{count}"
+    path.replace(aside)
+    return aside
+
+
 def _difference(previous: Any, current: dict) -> str:
     """Words for what changed between two fingerprints: 'other code (blockzoo/train/run.py)', ..."""
     if not isinstance(previous, dict):
-        return "an unknown version of blockzoo"
+        return "an unknown version of blockzoo (its config.json is missing or unreadable)"
     code = sorted(set(previous.get("code", {}).items()) ^ set(current["code"].items()))
     changed = [key for key in current if key != "code" and previous.get(key) != current[key]]
     parts = []
