@@ -89,9 +89,9 @@ class PipelineSettings(Settings):
             self.train_settings(name)
         dynamic = DynamicSettings.from_dict(self.dynamic)
         for name in dynamic.cells:
-            if name not in self.cells:
-                raise BlockzooError(f"dynamic.cells names '{name}', which is not a block cell of this run "
-                                    f"({', '.join(self.cells)}); name a trained cell")
+            if name not in self.cells and not (name in self.macro_cells and not str(name).startswith("blox-")):
+                raise BlockzooError(f"dynamic.cells names '{name}', which is not a block cell or a zoo network of "
+                                    f"this run ({', '.join([*self.cells, *self.macro_cells])}); name a trained cell")
         for seed in dynamic.seeds:
             if seed not in self.seeds:
                 raise BlockzooError(f"dynamic.seeds names seed {seed!r}, which is not trained (seeds: "
