@@ -126,9 +126,9 @@ class PipelineSettings(Settings):
                                         f"one, or set dynamic.cells: []")
                 _listed_once(f"dynamic.{key}", getattr(dynamic, key))
         for name in dynamic.cells:
-            if name not in self.cells:
-                raise BlockzooError(f"dynamic.cells names '{name}', which is not a block cell of this run "
-                                    f"({', '.join(self.cells)}); name a trained cell")
+            if name not in self.cells and not (name in self.macro_cells and not str(name).startswith("blox-")):
+                raise BlockzooError(f"dynamic.cells names '{name}', which is not a block cell or a zoo network of "
+                                    f"this run ({', '.join([*self.cells, *self.macro_cells])}); name a trained cell")
         for seed in dynamic.seeds if dynamic.cells else ():
             if seed not in self.seeds:
                 raise BlockzooError(f"dynamic.seeds names seed {seed!r}, which seeds does not train (seeds: "

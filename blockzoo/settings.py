@@ -6,6 +6,7 @@ conf/, which document each key for users.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -121,6 +122,17 @@ class MacroSettings(Settings):
     train: dict | None = None  # training settings for the macro cells (keys of `train`)
 
 
+def three_widths(value) -> str | None:
+    ok = (isinstance(value, (list, tuple)) and len(value) == 3
+          and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in value))
+    return None if ok else "must be three positive integers (the widths of the policy's three stages)"
+
+
+def decay_point(value) -> str | None:
+    ok = value is not None and math.isfinite(value) and 0 <= value <= 1
+    return None if ok else "must be in [0, 1] (a fraction of the fine-tuning epochs; 1 or 0: no decay)"
+
+
 @dataclass(frozen=True)
 class DynamicSettings(Settings):
     """BlockDrop on trained cells (params.yaml `dynamic`; docs/blockdrop.md)."""
@@ -142,6 +154,11 @@ class DynamicSettings(Settings):
     fallback: Literal["shortcut", "parameter-free"] = "shortcut"  # of the blocks without a separable shortcut
     device: str = field(default="auto", metadata=DEVICE)
     latency_images: int = field(default=200, metadata=POSITIVE)  # test images timed one by one
+    policy_widths: list = field(default_factory=lambda: [16, 32, 64],  # the policy ResNet-8's stage widths
+                                metadata={"check": three_widths})
+    policy_input_size: int | None = field(default=16, metadata=POSITIVE)  # the image pooled to this before the
+    # policy sees it (null: the full image); 16 on 32 px inputs is BlockDrop's ImageNet choice (2x)
+    lr_decay_at: float = field(default=0.8, metadata={"check": decay_point})  # fine-tuning's lr x0.1 from there on
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -58,7 +58,8 @@ def describe(params: dict, run: Path, seconds: float, commit: str, overrides: li
         *([f"- Dynamic inference: BlockDrop on {', '.join(dynamic['cells'])} (seed(s) "
            f"{', '.join(map(str, dynamic['seeds']))}), gamma {', '.join(map(str, dynamic['gammas']))}: "
            f"{dynamic['curriculum_epochs']} curriculum + {dynamic['finetune_epochs']} fine-tuning epochs of at most "
-           f"{dynamic['limit_train_batches'] or 'all'} batches of {dynamic['batch_size']}."]
+           f"{dynamic['limit_train_batches'] or 'all'} batches of {dynamic['batch_size']}; policy widths "
+           f"{dynamic.get('policy_widths')} on the image pooled to {dynamic.get('policy_input_size') or 'full'} px."]
           if dynamic["cells"] else []),
         f"- Machine: {env.get('cpu_model', '?')} ({env.get('device', '?')}, {env.get('threads', '?')} threads), "
         f"torch {env.get('torch', '?')}; wall time of the whole run {seconds / 60:.1f} min.",
@@ -66,8 +67,36 @@ def describe(params: dict, run: Path, seconds: float, commit: str, overrides: li
         "",
         "What it is not: a CIFAR-100 result, nor the accuracy these networks reach with a full budget; it shows the "
         "pipeline end to end with real data and ranks the networks under this short budget only.",
+        *dynamic_table(run),
     ]
     return "\n".join(lines) + "\n"
+
+
+def dynamic_table(run: Path) -> list[str]:
+    """RUN.md's table of the dynamic runs, straight from their records."""
+    records = [json.loads(path.read_text()) for path in sorted((run / "metrics" / "dynamic").glob("*.json"))]
+    if not records:
+        return []
+    lines = ["", "## Dynamic runs (from metrics/dynamic/*.json)", "",
+             "| run | test acc static -> dynamic | blocks used of K | FLOPs/image with policy, blockzoo (static) "
+             "| BlockDrop's rule (static) | saved | break-even | distinct policies | latency static -> dynamic, ms "
+             "| selected epoch (stage) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for record in records:
+        d = record["dynamic"]
+        saved = 1 - d["flops_per_image_with_policy_mean"] / d["flops_static"]
+        lines.append(
+            f"| {record['cell']} s{record['seed']} γ={d['gamma']:g} "
+            f"| {d['test_acc_static']:.2%} -> {d['test_acc']:.2%} "
+            f"| {d['blocks_used_mean']:.2f} ± {d['blocks_used_std']:.2f} of {d['blocks_droppable']} "
+            f"| {d['flops_per_image_with_policy_mean'] / 1e6:.2f} M ({d['flops_static'] / 1e6:.2f} M) "
+            f"| {d['flops_blockdrop_per_image_with_policy_mean'] / 1e6:.2f} M "
+            f"({d['flops_blockdrop_static'] / 1e6:.2f} M) "
+            f"| {saved:.1%} | {d['break_even']:.1%} | {d['distinct_policies']} "
+            f"| {d['latency_static_ms']:.2f} -> {d['latency_ms']:.2f} | {d['best_epoch']} ({d['selected_stage']}) |")
+    warnings = [f"- {r['cell']} γ={r['dynamic']['gamma']:g}: {r['dynamic']['accuracy_warning']}" for r in records
+                if r["dynamic"].get("accuracy_warning")]
+    return lines + ([""] + warnings if warnings else [])
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""Stage `dynamic@<cell>-<seed>-<gamma>`: BlockDrop on one trained cell (docs/blockdrop.md).
+"""Stage `dynamic@<cell>-<seed>-<gamma>`: BlockDrop on one trained cell (docs/blockdrop.md): a block cell, or a
+zoo network of the macro cells (A+B+C, e.g. BlockDrop's ResNet-110: ResNetBasicBlock.cifar in every stage).
 
 Usage (dvc.yaml): python stages/dynamic.py CELL SEED GAMMA TRAIN_RUN_DIR RUN_DIR RECORD_JSON PLOTS_DIR DATA_DIR
 TRAIN_RUN_DIR is the cell's training run (its best checkpoint); RUN_DIR holds this run's checkpoints and
@@ -11,11 +12,14 @@ import shutil
 import sys
 from pathlib import Path
 
+from macro_stage import macro_cell_from_params
+
 from cell_stage import cell_from_params
-from common import ROOT, cli_errors, stage_params
+from common import ROOT, BlockzooError, cli_errors, stage_params
 from run_dir import training_into
 
 from blockzoo import atomic, results
+from blockzoo.names import is_macro_cell
 from blockzoo.settings import DataSettings, DynamicSettings
 
 
@@ -27,8 +31,12 @@ def main(cell: str, seed: str, gamma: str, train_run: str, run_dir: str, record_
     data = DataSettings.from_dict(params["data"])
     from blockzoo.dynamic.run import train_dynamic
 
+    if cell.startswith("blox-"):
+        raise BlockzooError(f"dynamic.cells names {cell}, a BLOX network: BlockDrop needs the zoo's residual blocks; "
+                            "name a block cell or a zoo network A+B+C")
+    network = macro_cell_from_params(cell, params) if is_macro_cell(cell) else cell_from_params(cell, params)
     with training_into(ROOT / run_dir) as work:
-        record = train_dynamic(cell_from_params(cell, params), ROOT / train_run / "checkpoints" / "best.ckpt",
+        record = train_dynamic(network, ROOT / train_run / "checkpoints" / "best.ckpt",
                                settings, data, gamma=float(gamma), seed=int(seed), out_dir=work,
                                data_dir=ROOT / data_dir)
     plots = ROOT / plots_dir

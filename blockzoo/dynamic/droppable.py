@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from blockzoo.blocks.micronet import DYMicroBlock
+from blockzoo.blocks.resnet import ParameterFreeShortcut
 from blockzoo.scaffold import STAGE_STRIDES, STAGE_WIDTH_MULTIPLIERS, ScaffoldNet
 
 FALLBACKS = ("shortcut", "parameter-free")
@@ -37,21 +37,6 @@ def block_shortcut(block: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] |
     if isinstance(block, DYMicroBlock):
         return nn.Identity() if block.has_residual else None
     return None
-
-
-class ParameterFreeShortcut(nn.Module):
-    """Average pool with the stride, then zero-padded channels: BlockDrop's shortcut of a transition block."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
-        super().__init__()
-        self.stride, self.extra = stride, out_channels - in_channels
-        if self.extra < 0:
-            raise ValueError(f"a parameter-free shortcut cannot shrink {in_channels} channels to {out_channels}")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = F.avg_pool2d(x, self.stride, self.stride, ceil_mode=True, count_include_pad=False)
-        return F.pad(x, (0, 0, 0, 0, 0, self.extra)) if self.extra else x
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """BlockDrop's training as a LightningModule: the curriculum stage (the base network frozen, the policy deciding
 one more block per epoch, from the last), then joint fine-tuning (policy and base network, cross-entropy
-added). Self-critical REINFORCE with bounded exploration; the greedy policy is validated every epoch."""
+added, the learning rate x0.1 for the last part of it). Self-critical REINFORCE with bounded exploration; the
+greedy policy is validated every epoch, every epoch with the same reward (the run's gamma), so that model
+selection compares the curriculum's epochs and fine-tuning's on one scale."""
 from __future__ import annotations
 
 import math
@@ -19,16 +21,24 @@ from blockzoo.dynamic.policy import PolicyNet, bounded, curriculum_mask, policy_
 class Schedule:
     curriculum_epochs: int  # epochs of the curriculum stage (BlockDrop: K, one more block decided per epoch)
     finetune_epochs: int
-    gamma: float = 5.0  # the penalty of a wrong prediction in fine-tuning
-    curriculum_gamma: float = 1.0  # ... and in the curriculum stage
+    gamma: float = 5.0  # the penalty of a wrong prediction in fine-tuning, and of the validation reward of every epoch
+    curriculum_gamma: float = 1.0  # ... in the curriculum stage's training
     alpha: float = 0.8  # bounded exploration
     entropy_weight: float = 0.1  # the curriculum stage's entropy bonus
     curriculum_lr: float = 1e-3  # Adam, the policy only
     finetune_lr: float = 1e-4  # Adam, the policy and the base network
+    lr_decay_at: float = 0.8  # fine-tuning's lr x0.1 from this fraction of its epochs on (BlockDrop: 1600 of 2000)
 
     @property
     def epochs(self) -> int:
         return self.curriculum_epochs + self.finetune_epochs
+
+    def finetune_lr_at(self, epoch: int) -> float:
+        """Fine-tuning's learning rate in (overall) epoch `epoch`: BlockDrop's step decay, x0.1 once
+        floor(lr_decay_at * finetune_epochs) fine-tuning epochs are done (never, if that is 0 or all of them)."""
+        step = int(self.lr_decay_at * self.finetune_epochs)
+        done = epoch - self.curriculum_epochs
+        return self.finetune_lr * (0.1 if 0 < step <= done else 1.0)
 
 
 class BlockDropModule(L.LightningModule):
@@ -64,6 +74,9 @@ class BlockDropModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.droppable.train(self.finetuning())  # frozen base (BN statistics too) during the curriculum
+        if self.finetuning():
+            for group in self.optimizers()[1].optimizer.param_groups:
+                group["lr"] = self.schedule.finetune_lr_at(self.current_epoch)
         for p in self.droppable.parameters():
             p.requires_grad_(self.finetuning())
         self._sums["train"] = torch.zeros(2, device=self.device)  # reward sum, images
@@ -100,8 +113,8 @@ class BlockDropModule(L.LightningModule):
         x, y = batch
         keep = self.greedy(x)
         correct = self.droppable(x, keep).argmax(1) == y
-        gamma = self.schedule.gamma if self.finetuning() else self.schedule.curriculum_gamma
-        self._sums["val"] += torch.stack((reward(correct, keep, gamma).sum(), correct.sum().float(),
+        # every epoch, the curriculum's too, scored with the run's own penalty: one scale for model selection
+        self._sums["val"] += torch.stack((reward(correct, keep, self.schedule.gamma).sum(), correct.sum().float(),
                                           keep.sum().float(), torch.tensor(float(len(y)), device=self.device)))
 
     def greedy(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,9 +133,8 @@ class BlockDropModule(L.LightningModule):
                  "val_acc": correct / max(images, 1), "val_blocks_used": used / max(images, 1),
                  "train_reward": train_reward / max(train_images, 1)}
         self.history.append(entry)
-        # model selection: the greedy policy's validation reward, once the policy decides every block
-        complete = entry["decided"] == self.num_decisions
-        self.log("val_score", entry["val_reward"] if complete else -1e9 + self.current_epoch, logger=False)
+        # model selection: the greedy policy's validation reward at the run's gamma, once it decides every block
+        self.log("val_score", selection_score(entry, self.num_decisions), logger=False)
         self.log("val_acc", entry["val_acc"], prog_bar=True, logger=False)
         self.log("blocks", entry["val_blocks_used"], prog_bar=True, logger=False)
         if self.logger is not None:
@@ -137,3 +149,19 @@ class BlockDropModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("blockzoo", {}).get("history", []))
+
+
+def selection_score(entry: dict[str, Any], num_decisions: int) -> float:
+    """What model selection maximises for one epoch's history entry: its greedy validation reward (at the run's
+    gamma, whatever the stage), once the policy decides every block; an epoch that still forces blocks on is
+    not a policy of all K blocks and ranks below any that is (the later of two such, higher)."""
+    return entry["val_reward"] if entry["decided"] == num_decisions else -1e9 + entry["epoch"]
+
+
+def selected_entry(history: list[dict[str, Any]], num_decisions: int) -> dict[str, Any]:
+    """The history entry model selection picks (the first of equal scores, as ModelCheckpoint keeps it)."""
+    best = None
+    for entry in history:
+        if best is None or selection_score(entry, num_decisions) > selection_score(best, num_decisions):
+            best = entry
+    return best or {}

@@ -1,17 +1,29 @@
 """BlockDrop's policy: a ResNet-8 that looks at the image once and gives K keep-probabilities; its rewards."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class PolicyNet(nn.Module):
-    """ResNet-8 style: a 3x3 stem, one BasicBlock per stage (widths 16, 32, 64; strides 1, 2, 2), global
-    pool, Linear(64, K), sigmoid: the probability of executing each droppable block."""
+    """ResNet-8 style: a 3x3 stem, one BasicBlock per stage (widths 16, 32, 64 by default; strides 1, 2, 2),
+    global pool, Linear(widths[-1], K), sigmoid: the probability of executing each droppable block.
 
-    def __init__(self, num_decisions: int, in_chans: int = 3, widths: tuple[int, int, int] = (16, 32, 64)):
+    input_size: the image is average-pooled down to input_size x input_size before the policy sees it (as
+    BlockDrop's ImageNet policy sees the image at half its resolution); None: the full image."""
+
+    def __init__(self, num_decisions: int, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64),
+                 input_size: int | None = None):
         super().__init__()
         from timm.models.resnet import BasicBlock, downsample_conv
+
+        widths = tuple(int(w) for w in widths)
+        if len(widths) != 3:
+            raise ValueError(f"the policy has three stages: give three widths, got {widths}")
+        self.input_size = input_size
 
         layers = [nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
                   nn.ReLU(inplace=True)]
@@ -25,6 +37,8 @@ class PolicyNet(nn.Module):
         self.head = nn.Linear(channels, num_decisions)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_size is not None and x.shape[-1] > self.input_size:
+            x = F.adaptive_avg_pool2d(x, self.input_size)
         return torch.sigmoid(self.head(self.features(x)))
 
 
@@ -51,12 +65,14 @@ def curriculum_mask(num_decisions: int, decided: int, device=None) -> torch.Tens
 def policy_loss(probs: torch.Tensor, sampled: torch.Tensor, advantage: torch.Tensor, mask: torch.Tensor,
                 alpha: float = 0.8, entropy_weight: float = 0.0) -> torch.Tensor:
     """REINFORCE with a self-critical baseline: -sum_k log pi(u_k) * advantage over the decided blocks (mask),
-    averaged over the batch, minus entropy_weight times the decided decisions' mean entropy."""
-    p = bounded(probs, alpha).clamp(1e-6, 1 - 1e-6)
+    averaged over the batch; minus BlockDrop's entropy bonus (its cl_training.py, exactly): entropy_weight
+    times the sum over all K blocks of -p' log p' on the bounded probabilities p' (clamped to [1e-15, 1]),
+    averaged over the batch. That one-term form pulls p' towards 1/e, i.e. p towards about 0.28 at alpha 0.8."""
+    bounded_probs = bounded(probs, alpha)
+    p = bounded_probs.clamp(1e-6, 1 - 1e-6)
     log_pi = torch.where(sampled.bool(), p.log(), (1 - p).log()) * mask
     loss = -(log_pi.sum(1) * advantage).mean()
     if entropy_weight:
-        q = probs.clamp(1e-6, 1 - 1e-6)
-        entropy = -(q * q.log() + (1 - q) * (1 - q).log()) * mask
-        loss = loss - entropy_weight * entropy.sum(1).mean() / mask.sum().clamp(min=1)
+        q = bounded_probs.clamp(1e-15, 1 - 1e-15)
+        loss = loss - entropy_weight * (-q * q.log()).sum(1).mean()
     return loss

@@ -11,7 +11,9 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
+from blockzoo.names import BASELINE_BLOCK as BASELINE
 from blockzoo.report.style import FONT, block_colours, caption, new_figure, save_csv, save_png
 
 EQUAL_ACCURACY = 0.005  # half a point of test accuracy
@@ -32,6 +34,11 @@ def dynamic_table(records: list[dict], static_acc: dict[tuple[str, int], float])
             "latency_ms": d["latency_ms"], "latency_static_ms": d["latency_static_ms"],
             "distinct_policies": d["distinct_policies"], "drop_rates": d["drop_rates"],
             "droppable": d["droppable"],
+            "flops_blockdrop": d.get("flops_blockdrop_per_image_with_policy_mean"),
+            "flops_blockdrop_static": d.get("flops_blockdrop_static"),
+            "flops_policy": d["flops_policy"], "break_even": d.get("break_even"),
+            "selected_epoch": d.get("best_epoch"), "selected_stage": d.get("selected_stage"),
+            "accuracy_warning": d.get("accuracy_warning") or "",
         })
     return pd.DataFrame(rows)
 
@@ -47,6 +54,10 @@ def leaderboard_entries(table: pd.DataFrame) -> dict:
             "runs": {f"seed {int(r.seed)}, gamma {r.gamma:g}": {
                 "test_acc": r.test_acc, "static_test_acc": r.static_test_acc, "blocks_used": r.blocks_used,
                 "flops_saved": r.flops_saved, "latency_ms": r.latency_ms, "latency_static_ms": r.latency_static_ms,
+                "flops": r.flops, "flops_static": r.flops_static, "flops_blockdrop": r.flops_blockdrop,
+                "flops_blockdrop_static": r.flops_blockdrop_static, "break_even": r.break_even,
+                "distinct_policies": r.distinct_policies, "selected_epoch": r.selected_epoch,
+                "selected_stage": r.selected_stage, "accuracy_warning": r.accuracy_warning,
             } for r in runs.itertuples(index=False)},
         }
     return entries
@@ -54,30 +65,60 @@ def leaderboard_entries(table: pd.DataFrame) -> dict:
 
 def accuracy_vs_flops(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Test accuracy vs FLOPs per image: each cell's static network (hollow) and its dynamic runs, one per gamma,
-    joined in order of FLOPs: the policy's frontier."""
+    joined in order of FLOPs: the policy's frontier; each run labelled with its gamma and distinct policies."""
     colours = block_colours(sorted({str(b) for b in table["block"]}))
+    cells = sorted(table["cell"].unique(), key=lambda c: (c != BASELINE, c))
     with matplotlib.rc_context(FONT):
-        fig = new_figure(10.0, 6.0)
+        fig = new_figure(11.0, 6.6)
         ax = fig.add_subplot()
-        for cell, runs in table.groupby("cell", sort=True):
-            runs = runs.sort_values("flops")
+        handles = [Line2D([], [], linestyle="", marker="", label="Cell (colour)")]
+        for cell in cells:
+            runs = table[table["cell"] == cell].sort_values("flops")
             colour = colours[str(runs["block"].iloc[0])]
-            ax.plot(runs["flops"] / 1e6, runs["test_acc"] * 100, "-o", color=colour, ms=5, lw=1.3, label=cell)
-            ax.plot(runs["flops_static"].iloc[0] / 1e6, runs["static_test_acc"].mean() * 100, "o", ms=9,
-                    markerfacecolor="none", markeredgecolor=colour, markeredgewidth=1.5)
+            static_x, static_y = runs["flops_static"].iloc[0] / 1e6, runs["static_test_acc"].mean() * 100
+            ax.plot([static_x, *(runs["flops"] / 1e6)], [static_y, *(runs["test_acc"] * 100)], "-", color=colour,
+                    lw=1.2, alpha=0.6, zorder=2)
+            ax.plot(runs["flops"] / 1e6, runs["test_acc"] * 100, "o", color=colour, ms=7, markeredgecolor="white",
+                    markeredgewidth=0.6, zorder=3)
+            ax.plot(static_x, static_y, "o", ms=10, markerfacecolor="white", markeredgecolor=colour,
+                    markeredgewidth=1.6, zorder=3)
             for r in runs.itertuples(index=False):
-                ax.annotate(f"γ={r.gamma:g}", (r.flops / 1e6, r.test_acc * 100), textcoords="offset points",
-                            xytext=(4, 4), fontsize=7, color="#444444")
-        ax.set_xlabel("FLOPs per image, MFLOPs (dynamic: mean over the test set, the policy included)")
+                ax.annotate(f"γ={r.gamma:g}: {r.blocks_used:.1f}/{int(r.k)} blocks, {int(r.distinct_policies)} "
+                            f"{'policy' if r.distinct_policies == 1 else 'policies'}",
+                            (r.flops / 1e6, r.test_acc * 100), textcoords="offset points", xytext=(6, -3),
+                            fontsize=7.5, color="#333333")
+            handles.append(Line2D([], [], color=colour, marker="o", linestyle="", markersize=6.5,
+                                  label=cell + (" (baseline)" if cell == BASELINE else "")))
+        handles += [Line2D([], [], linestyle="", marker="", label=""),
+                    Line2D([], [], linestyle="", marker="", label="Network (marker)"),
+                    Line2D([], [], color="#555555", marker="o", linestyle="", markersize=6.5,
+                           label="dynamic (one gamma)"),
+                    Line2D([], [], color="#555555", marker="o", linestyle="", markersize=8, markerfacecolor="white",
+                           markeredgewidth=1.4, label="static (every block)")]
+        legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                           borderaxespad=0.0, handletextpad=0.5, labelspacing=0.45)
+        for handle, text in zip(handles, legend.get_texts(), strict=False):
+            if not handle.get_marker() and text.get_text():
+                text.set_fontweight("bold")
+        ax.margins(x=0.12, y=0.12)
+        low, high = ax.get_ylim()
+        if high - low < 2.0:
+            middle = (low + high) / 2
+            ax.set_ylim(middle - 1.0, middle + 1.0)
+        ax.set_xlabel("FLOPs per image, MFLOPs (dynamic: test-set mean, the policy's cost included; blockzoo's "
+                      "counter, 1 multiply-add = 1 FLOP)")
         ax.set_ylabel("Test accuracy, %")
-        ax.set_title("Dynamic inference (BlockDrop): accuracy vs FLOPs per image", loc="left", fontweight="bold")
-        ax.grid(True, color="#e5e5e5", lw=0.7)
-        ax.legend(title="cell (hollow: static network)", loc="lower right", frameon=False)
-        caption(fig, ["Filled points: the greedy policy of one run (one gamma), blocks really skipped; a line joins a "
-                      "cell's runs. Hollow: the same cell's static network (all blocks, its training run). FLOPs by "
-                      "the profile's counter."])
+        ax.set_title("Dynamic inference (BlockDrop): test accuracy vs FLOPs per image", loc="left",
+                     fontweight="bold")
+        ax.grid(True, which="major", color="#e5e5e5", lw=0.7, zorder=0)
+        ax.set_axisbelow(True)
+        caption(fig, ["Filled points: the greedy policy of one run (one gamma), blocks really skipped, with the blocks "
+                      "it used per image (mean, of K droppable) and the number of distinct keep/drop vectors it chose "
+                      "over the test set (1: a static pruning, not a per-image policy). Hollow: the same cell's static "
+                      "network (all blocks; its training run). A line joins a cell's static network and its runs."])
         save_png(fig, path)
-    return table[["cell", "seed", "gamma", "flops", "test_acc", "flops_static", "static_test_acc", "blocks_used"]]
+    return table[["cell", "seed", "gamma", "flops", "test_acc", "flops_static", "static_test_acc", "blocks_used",
+                  "distinct_policies"]]
 
 
 def drop_rates(table: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -90,8 +131,9 @@ def drop_rates(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     order = sorted(frame.columns, key=lambda name: (("early", "mid", "late").index(name.split(".")[0]),
                                                     int(name.split(".")[1])))
     frame = frame[order]
+    label_width = 0.065 * max(len(name) for name in frame.index)  # inches of the run labels at this font
     with matplotlib.rc_context(FONT):
-        fig = new_figure(max(6.0, 1.6 + 0.55 * len(order)), max(3.0, 1.4 + 0.38 * len(frame)))
+        fig = new_figure(max(7.5, 2.4 + label_width + 0.5 * len(order)), max(3.2, 1.9 + 0.4 * len(frame)))
         ax = fig.add_subplot()
         image = ax.imshow(frame.to_numpy(dtype=float), vmin=0, vmax=1, cmap="magma_r", aspect="auto")
         ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
@@ -100,10 +142,13 @@ def drop_rates(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             if value == value:
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if value > 0.5 else "black")
-        fig.colorbar(image, ax=ax, label="fraction of test images that skip the block")
-        ax.set_title("How often each block is dropped (blank: not droppable)", loc="left", fontweight="bold")
-        caption(fig, ["Blocks by stage and index; a block without a separable shortcut is never dropped (blank), "
-                      "unless the run used the parameter-free fallback."])
+        fig.colorbar(image, ax=ax, label="fraction of test images that skip the block", shrink=0.9)
+        ax.spines[:].set_visible(False)
+        fig.suptitle("How often each block is dropped, per run", x=0.01, ha="left", fontweight="bold",
+                     fontsize=FONT["axes.titlesize"])
+        caption(fig, ["Blocks by stage and index (columns); one row per run (cell, gamma, seed). 0: always run, 1: "
+                      "always skipped: a block at 0 or 1 is decided for every image alike, a static pruning. Blank: "
+                      "not droppable (no separable shortcut), unless the run used the parameter-free fallback."])
         save_png(fig, path)
     return frame.reset_index()
 
