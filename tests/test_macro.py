@@ -200,22 +200,18 @@ def test_round_trip_with_a_versioned_header(dataset, tmp_path, suffix):
         MacroDataset.load(other)
 
 
-def test_import_of_blox_released_csv(tmp_path):
+def test_a_csv_in_a_format_blox_never_wrote_is_one_line(tmp_path):
+    """BLOX's own release is read in tests/test_blox.py; a single csv with a header row is not BLOX's."""
     path = tmp_path / "blox-cifar100.csv"
     path.write_text(
         "---\ndataset: cifar100\nversion: 1\n---\n"
         "arch_vec,val_top1,test_top1,train_time_s,params,flops,latency_gpu\n"
-        f"\"{json.dumps(EXAMPLE)}\",\"[40.0, 60.5, 61.0]\",60.2,3600,3104164,292970084,4.5\n"
-        "\"[2, 0, 0, 0, 1, 2, 0, 0, 0, 1, 2, 0, 0, 0, 1]\",\"[30.0, 50.0]\",49.0,1800,1717636,110081124,2.0\n")
-    imported = MacroDataset.from_blox_csv(path)
-    assert len(imported) == 2
-    assert imported.test_acc([[[0], [1, 1, 1, 1]], [[1], [1, 1, 0, 0]], [[0], [0, 1, 1, 0]]]) == pytest.approx(0.602)
-    assert imported.val_acc(EXAMPLE, epoch=1) == pytest.approx(0.605) and imported.params(EXAMPLE) == 3_104_164
-    assert imported.latency(EXAMPLE) == 4.5 and imported.full_info(EXAMPLE)["runs"][0]["dataset"] == "cifar100"
-    bad = tmp_path / "bad.csv"
-    bad.write_text("arch_vec,test_top1\n")
-    with pytest.raises(BlockzooError, match="YAML header between --- lines"):
-        MacroDataset.from_blox_csv(bad)
+        f"\"{json.dumps(EXAMPLE)}\",\"[40.0, 60.5, 61.0]\",60.2,3600,3104164,292970084,4.5\n")
+    with pytest.raises(BlockzooError, match="has no BLOX training file .* it has: blox-cifar100.csv"):
+        MacroDataset.from_blox_csv(path)
+    path.rename(tmp_path / "blox-base-0.csv")
+    with pytest.raises(BlockzooError, match="its header lacks format, columns, dataset_type; not a BLOX dataset file"):
+        MacroDataset.from_blox_csv(tmp_path)
 
 
 # --- search baselines ------------------------------------------------------------------------------------
