@@ -112,3 +112,25 @@ def export(dataset, folder: str | Path, formats: Sequence[str] = (".blox", ".pic
                                  dataset=str(runs["dataset"].iloc[0]), env_keys=["dataset", "epochs", "recipe"],
                                  formats=formats)
     return written
+
+
+def search_table(view, metric: str = "val") -> dict[tuple[int, int, int], float]:
+    """{(cell index per stage): accuracy} of a blox_api view with blox-info, for the search baselines: the best
+    validation top-1 (metric "val") or the test top-1 ("test") of its first seed, in percent."""
+    if view.static_info is None:
+        raise BlockzooError("searching a BLOX release needs its blox-info file (the arch vector of each hash)")
+    table, static = view.dbs[0], view.static_info.dbs[0]
+    index = {cell: i for i, cell in enumerate(blox.unique_cells())}
+    by_code = np.full(256, -1, dtype=np.int64)
+    for code in range(72):
+        cell = ((code >> 3) // 3, (code >> 3) % 3, (code >> 2) & 1, (code >> 1) & 1, code & 1)
+        if cell[2:] != (0, 0, 0):
+            by_code[code] = index[blox.canonical_cell(cell)]
+    rows = np.array([static.index.get(h, -1) for h in table.hashes])
+    if (rows < 0).any():
+        raise BlockzooError(f"{int((rows < 0).sum())} networks of the training files are not in blox-info; give one "
+                            "release's files")
+    cells = by_code[np.asarray(static.data["arch_vec"])[rows]]
+    values = (np.asarray(table.data["val_top1"]).max(axis=1) if metric == "val" else
+              np.asarray(table.data["test_top1"]))
+    return {tuple(int(c) for c in arch): float(v) for arch, v in zip(cells, values, strict=True)}
