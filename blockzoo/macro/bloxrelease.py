@@ -45,7 +45,8 @@ def write_release(folder: str | Path, parts: dict[str, list], *, seed: int = 0, 
     return written
 
 
-def synthetic(n: int, epochs: int, seed: int = 0, archs: Sequence | None = None) -> tuple[dict[str, list], list[str]]:
+def synthetic(n: int, epochs: int, seed: int = 0, archs: Sequence | None = None,
+              parts: Sequence[str] = PARTS) -> tuple[dict[str, list], list[str]]:
     """Rows of a made-up release of `archs` (arch vectors, as trained), else of the first n unique architectures
     (in blockzoo's id order): accuracies as whole numbers of correct images in percent (unrounded, as BLOX's
     trainer hands them to its writer), losses, times, params, FLOPs and an environment. (parts, env_keys)."""
@@ -70,16 +71,21 @@ def synthetic(n: int, epochs: int, seed: int = 0, archs: Sequence | None = None)
     test_loss = val_loss[:, -1] + rng.normal(0, 0.02, n)
     times = rng.integers(3000, 30000, n)
     env_keys = ["cuda", "cudnn", "gpu", "python", "torch"]
-    base = [[h, v.tolist(), float(t), int(s)] for h, v, t, s in zip(hashes, val, test, times, strict=True)]
-    ext = [[h, a.tolist(), b.tolist(), c.tolist(), d.tolist(), e.tolist(), float(f), float(g)]
-           for h, a, b, c, d, e, f, g in zip(hashes, train, train_loss, train5, val_loss, val5, test_loss, test5,
-                                             strict=True)]
     params = rng.integers(1_717_636, 3_784_037, n)
     flops = rng.integers(110_081_124, 306_983_013, n)
-    info = [[h, int(p), int(f), [[list(c[0]), list(c[1])] for c in a]]
-            for h, p, f, a in zip(hashes, params, flops, archs, strict=True)]
-    env = [[h, "11.3", "8302", "NVIDIA GeForce RTX 3090", "3.8.10", "1.12.1"] for h in hashes]
-    return {"info": info, "base": base, "ext": ext, "env": env}, env_keys
+    out = {}  # the same values whichever parts are asked for; Python rows only for those
+    if "info" in parts:
+        out["info"] = [[h, int(p), int(f), [[list(c[0]), list(c[1])] for c in a]]
+                       for h, p, f, a in zip(hashes, params, flops, archs, strict=True)]
+    if "base" in parts:
+        out["base"] = [[h, v.tolist(), float(t), int(s)] for h, v, t, s in zip(hashes, val, test, times, strict=True)]
+    if "ext" in parts:
+        out["ext"] = [[h, a.tolist(), b.tolist(), c.tolist(), d.tolist(), e.tolist(), float(f), float(g)]
+                      for h, a, b, c, d, e, f, g in zip(hashes, train, train_loss, train5, val_loss, val5, test_loss,
+                                                        test5, strict=True)]
+    if "env" in parts:
+        out["env"] = [[h, "11.3", "8302", "NVIDIA GeForce RTX 3090", "3.8.10", "1.12.1"] for h in hashes]
+    return out, env_keys
 
 
 def export(dataset, folder: str | Path, formats: Sequence[str] = (".blox", ".pickle", ".csv")) -> list[Path]:
