@@ -140,7 +140,8 @@ class MacroDataset:
         from blockzoo.macro import blox_api
 
         if include_static_info is None:
-            include_static_info = any(p.name.startswith("blox-info.") for p in Path(folder).glob("blox-info.*"))
+            formats = (".blox", ".pickle", ".csv")
+            include_static_info = any(p.suffix in formats for p in Path(folder).glob("blox-info.*"))
         view = blox_api.from_folder(folder, extended=extended, seeds=seeds, include_static_info=include_static_info,
                                     include_env_info=include_env_info, preferred_ext=preferred_ext,
                                     validate_data=False)  # seeds may hold other networks here
