@@ -200,6 +200,8 @@ def test_macro_dataset_reads_the_release_in_blockzoo_terms():
         assert d.params(EXAMPLE) == 2465504 and d.flops(EXAMPLE) == 291323144
         assert d.arch_vec(TRAINED_AS) == [[[2], [0, 0, 0, 1]], [[2], [0, 1, 0, 1]], [[1], [2, 0, 1, 1]]]  # canonical
     assert MacroDataset.from_blox_csv(RELEASE / "blox-base-0.csv").table().equals(d.table())
+    with pytest.raises(BlockzooError, match="is a BLOX release, not blockzoo's results; read it with"):
+        MacroDataset.from_folder(RELEASE)  # not an empty dataset without a word
 
 
 def test_export_of_blockzoo_runs_reads_back(tmp_path):

@@ -97,6 +97,9 @@ class MacroDataset:
         metrics = Path(metrics)
         if not metrics.is_dir():
             raise BlockzooError(f"{metrics} is not a folder of results; give the pipeline's metrics/ folder")
+        if any(metrics.glob("blox-base-*")) or any(metrics.glob("blox-info.*")):
+            raise BlockzooError(f"{metrics} is a BLOX release, not blockzoo's results; read it with "
+                                "MacroDataset.from_blox() (or blockzoo.macro.blox_api.from_folder)")
         records = [results.read_record(path) for section in ("profile", "benchmark", "train")
                    for path in sorted((metrics / section).glob("*.json"))]
         run_curves = {}
