@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--parts", default="info,base,env,ext", help="the parts generated (default all four)")
     p.add_argument("--keep", metavar="DIR", help="write the release here and keep it (default: a temporary folder)")
+    p.add_argument("--existing", action="store_true", help="time the release already in --keep (no generation)")
     args = p.parse_args()
     from blockzoo.macro import bloxrelease
 
@@ -86,7 +87,7 @@ def main() -> None:
         folder = Path(args.keep or tmp)
         print(f"# {args.n:,} networks x {args.epochs} epochs, {', '.join(parts)}; {cpu_model()}, Python "
               f"{platform.python_version()}", flush=True)
-        for part in parts:  # one part in memory at a time
+        for part in [] if args.existing else parts:  # one part in memory at a time
             start = time.perf_counter()
             rows, env_keys = bloxrelease.synthetic(args.n, args.epochs, parts=[part])
             made = time.perf_counter() - start

@@ -236,3 +236,21 @@ def blox_vector(cell: str):
     from blockzoo.macro import blox as space
 
     return space.nested(space.from_id(cell))
+
+
+def test_pareto_front_of_a_release_sized_table():
+    """MacroDataset.pareto on the 91,125 networks of a release: O(n log n), the brute force's answer."""
+    import numpy as np
+
+    from blockzoo.report.summary import pareto_front
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        points = rng.integers(0, 6, (rng.integers(1, 25), 2)).astype(float)
+        points[rng.random(points.shape) < 0.1] = np.nan
+        x, y = points[:, :1], points[:, 1:]
+        dominated = ((x.T <= x) & (y.T >= y) & ((x.T < x) | (y.T > y)) & np.isfinite(points).all(1)[None]).any(1)
+        assert (pareto_front(points) == (np.isfinite(points).all(1) & ~dominated)).all()
+    big = rng.random((91125, 2))
+    front = pareto_front(big)
+    assert front.any() and big[front, 0].min() == big[:, 0].min() and big[front, 1].max() == big[:, 1].max()

@@ -139,7 +139,9 @@ class MacroDataset:
         of preferred_ext the folder has, as BLOX's from_folder), joined by model hash. One row per network and
         seed, in blockzoo's terms: accuracy 0..1 (BLOX: percent), flops = BLOX's ptflops MACs, latency_ms = the
         first device of blox-bench-<device> files. Without blox-info (include_static_info None: when present) the
-        architectures are found from their hashes. For BLOX's own API, use blockzoo.macro.blox_api."""
+        architectures are found from their hashes. The extended and environment files, when asked for, are read
+        and checked; blockzoo's columns hold what base, info and bench give. For BLOX's own API (every column),
+        use blockzoo.macro.blox_api."""
         from blockzoo.macro import blox_api
 
         if include_static_info is None:
