@@ -6,6 +6,7 @@ import itertools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -200,22 +201,18 @@ def test_round_trip_with_a_versioned_header(dataset, tmp_path, suffix):
         MacroDataset.load(other)
 
 
-def test_import_of_blox_released_csv(tmp_path):
+def test_a_csv_in_a_format_blox_never_wrote_is_one_line(tmp_path):
+    """BLOX's own release is read in tests/test_blox.py; a single csv with a header row is not BLOX's."""
     path = tmp_path / "blox-cifar100.csv"
     path.write_text(
         "---\ndataset: cifar100\nversion: 1\n---\n"
         "arch_vec,val_top1,test_top1,train_time_s,params,flops,latency_gpu\n"
-        f"\"{json.dumps(EXAMPLE)}\",\"[40.0, 60.5, 61.0]\",60.2,3600,3104164,292970084,4.5\n"
-        "\"[2, 0, 0, 0, 1, 2, 0, 0, 0, 1, 2, 0, 0, 0, 1]\",\"[30.0, 50.0]\",49.0,1800,1717636,110081124,2.0\n")
-    imported = MacroDataset.from_blox_csv(path)
-    assert len(imported) == 2
-    assert imported.test_acc([[[0], [1, 1, 1, 1]], [[1], [1, 1, 0, 0]], [[0], [0, 1, 1, 0]]]) == pytest.approx(0.602)
-    assert imported.val_acc(EXAMPLE, epoch=1) == pytest.approx(0.605) and imported.params(EXAMPLE) == 3_104_164
-    assert imported.latency(EXAMPLE) == 4.5 and imported.full_info(EXAMPLE)["runs"][0]["dataset"] == "cifar100"
-    bad = tmp_path / "bad.csv"
-    bad.write_text("arch_vec,test_top1\n")
-    with pytest.raises(BlockzooError, match="YAML header between --- lines"):
-        MacroDataset.from_blox_csv(bad)
+        f"\"{json.dumps(EXAMPLE)}\",\"[40.0, 60.5, 61.0]\",60.2,3600,3104164,292970084,4.5\n")
+    with pytest.raises(BlockzooError, match="has no BLOX training file .* it has: blox-cifar100.csv"):
+        MacroDataset.from_blox_csv(path)
+    path.rename(tmp_path / "blox-base-0.csv")
+    with pytest.raises(BlockzooError, match="its header lacks format, columns, dataset_type; not a BLOX dataset file"):
+        MacroDataset.from_blox_csv(tmp_path)
 
 
 # --- search baselines ------------------------------------------------------------------------------------
@@ -272,3 +269,47 @@ def test_cli_bad_architectures_are_one_line(arch, message):
     done = macro("profile", arch)
     assert done.returncode == 2 and not done.stdout
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and message in done.stderr
+
+
+RELEASE = "tests/data/blox-release"  # BLOX's files (tests/test_blox.py)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["sample", "--n", "-1"], "--n must be >= 0, got -1"),
+    (["sample", "--space", "nas"], "unknown macro space 'nas'; use blox or zoo"),
+    (["sample", "--n", "100000"], "cannot sample 100000 distinct architectures from a space of 91125"),
+    (["profile", "blox-00-00-00", "--blox-width", "1"], "--blox-width must be >= 2"),
+    (["profile", "blox-00-00-00", "--memory-batch-size", "0"], "--memory-batch-size must be >= 1"),
+    (["profile", "blox-99-00-00"], "is not a BLOX architecture id"),
+    (["search", "no/such/folder"], "no/such/folder is not a folder"),
+    (["search", RELEASE, "--budget", "0"], "--budget must be >= 1, got 0"),
+    (["search", RELEASE, "--runs", "0"], "--runs must be >= 1"),
+    (["search", RELEASE, "--sample", "5", "--population", "4"], "--sample 5 is larger than --population 4"),
+    (["search", RELEASE, "--algorithm", "bayes"], "invalid choice: 'bayes'"),
+    (["search", RELEASE, "--ext", "json"], "invalid choice: 'json'"),
+    (["search", "tests"], "has no BLOX training file"),
+    (["export", "no/such/metrics", "out"], "no/such/metrics is not a folder of results"),
+    (["export", "tests", "out", "--formats", "blox,xml"], "--formats 'blox,xml': give some of blox, pickle, csv"),
+    (["export", "tests", "README.md"], "README.md is a file"),
+    (["export", "tests", "out", "--curves", "nowhere"], "no trained BLOX architecture"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_cli_bad_inputs_are_one_line_before_any_work(argv, message, capsys, tmp_path, monkeypatch):
+    from blockzoo.macro.__main__ import main
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert not out and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    assert not Path("out").exists()
+
+
+def test_cli_searches_a_blox_release():
+    done = macro("search", RELEASE, "--budget", "5", "--runs", "3", "--population", "3", "--sample", "2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("# 6 architectures from") and lines[-1] == "# best in the table: 76.680"
+    rows = [line.split() for line in lines if line.startswith(("random", "evolution"))]
+    assert [r[:2] for r in rows] == [["random", "0"], ["random", "1"], ["random", "2"], ["random", "mean"],
+                                     ["evolution", "0"], ["evolution", "1"], ["evolution", "2"], ["evolution", "mean"]]
+    assert all(float(r[-1]) <= 76.68 and [float(v) for v in r[2:]] == sorted(float(v) for v in r[2:]) for r in rows)

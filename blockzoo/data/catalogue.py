@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from blockzoo.checks import NON_NEGATIVE, POSITIVE, Settings
 from blockzoo.errors import BlockzooError
@@ -25,6 +26,13 @@ DATASETS: dict[str, DatasetInfo] = {
         # Statistics of the 32x32 zero-padded images the network sees, not of the 28x28 originals.
         DatasetInfo("fashion-mnist", 10, 1, (0.2190,), (0.3318,), 60000),
     )
+}
+
+# BLOX's normalisation, its digits (blox/training/trainer.py: CIFAR-100 as 129.3/255 ..., CIFAR-10 its own)
+BLOX_NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar100": ((0.5070588235294118, 0.48666666666666664, 0.4407843137254902),
+                 (0.26745098039215687, 0.2564705882352941, 0.27607843137254906)),
+    "cifar10": ((0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)),
 }
 
 
@@ -52,6 +60,9 @@ class DataSettings(Settings):
     md5: str | None = None  # the md5 of your own archive in the dataset's format
     val_size: int = field(default=5000, metadata=POSITIVE)  # held out of the training set for model selection
     split_seed: int = field(default=0, metadata=NON_NEGATIVE)  # picks the hold-out; independent of the training seed
+    # random: val_size images drawn by torch from split_seed; blox: BLOX's, numpy's permutation of the training
+    # set from split_seed (BLOX: 0), its last val_size images (BLOX: 5,000) the validation set
+    split: Literal["random", "blox"] = "random"
 
     @property
     def info(self) -> DatasetInfo:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from blockzoo.errors import BlockzooError
 
-AUGMENTATIONS = ("crop-flip", "randaugment-cutout")
+AUGMENTATIONS = ("crop-flip", "randaugment-cutout", "blox")
 
 
 class DeviceLoader:
@@ -21,7 +21,9 @@ class DeviceLoader:
     `dtype`, scaled to 0..1 and normalised with mean/std. train=False: fixed order, no augmentation,
     keeps the last partial batch. augment="randaugment-cutout" (the blox recipe) adds torchvision's
     RandAugment(2, 14) on each image before the crop and flip, and Cutout (one 16x16 square, its centre
-    anywhere in the image, zeroed after normalisation) after them.
+    anywhere in the image, zeroed after normalisation) after them. augment="blox" is BLOX's order: RandAugment(2, 14)
+    -> horizontal flip -> random crop (pad 4) -> normalise -> Cutout(1, 16): the flip before the crop (a crop
+    offset c of a flipped image is offset 2 pad - c of the unflipped one, which the one gather takes).
 
     Each iteration uses the current epoch and advances it by one, so a loop that never calls
     set_epoch() still gets a new order each epoch; set_epoch(e) makes the next iteration epoch e
@@ -83,7 +85,7 @@ class DeviceLoader:
                 yield self._normalise(self.images[batch]), self.labels[batch]
                 continue
             index = order[batch]
-            if self.augment == "randaugment-cutout":
+            if self.augment in ("randaugment-cutout", "blox"):
                 x = self._randaugment(index)
                 x = self._crop_and_flip(torch.arange(len(x), device=self.device), offsets[batch], flips[batch], x)
                 yield self._cutout(self._normalise(x), centres[0][batch]), self.labels[index]
@@ -99,8 +101,10 @@ class DeviceLoader:
         order = torch.randperm(n, generator=generator)
         offsets = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=generator)
         flips = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
+        if self.augment == "blox":  # flip, then crop at the drawn offset: the gather's column offset mirrors
+            offsets[:, 1] = torch.where(flips, 2 * self.pad - offsets[:, 1], offsets[:, 1])
         plan = [order, offsets, flips]
-        if self.augment == "randaugment-cutout":
+        if self.augment in ("randaugment-cutout", "blox"):
             plan.append(torch.stack((torch.randint(0, self.height, (n,), generator=generator),
                                      torch.randint(0, self.width, (n,), generator=generator)), 1))
         return tuple(part.to(self.device) for part in plan)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from blockzoo.data.catalogue import DatasetInfo, get_dataset_info
@@ -30,18 +31,30 @@ def check_val_size(name: str, val_size: int, n: int) -> None:
                             f"set it between 0 and {n - 1}")
 
 
-def load_splits(name: str, root: str | Path, *, val_size: int = 5000, split_seed: int = 0, **fetch_kwargs) -> Splits:
+def blox_split(n: int, val_size: int = 5000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """BLOX's split (blox/training/trainer.py): np.random.seed(seed); np.random.permutation(range(n)); the first
+    n - val_size indices train, the last val_size validate. (train, val) indices, in the permutation's order."""
+    order = np.random.RandomState(seed).permutation(n)  # the legacy global generator's stream, seeded alike
+    return order[:n - val_size], order[n - val_size:]
+
+
+def load_splits(name: str, root: str | Path, *, val_size: int = 5000, split_seed: int = 0, split: str = "random",
+                **fetch_kwargs) -> Splits:
     """fetch() (a no-op when present), then load as uint8 tensors: from the decoded copy the download stage
     wrote (blockzoo.data.decoded), else decoded from the fetched files.
 
     Validation is a fixed random subset of the official training set chosen by split_seed
-    (independent of the training seed). fashion-mnist's 28x28 images are zero-padded to 32x32.
+    (independent of the training seed); split="blox": BLOX's (blox_split). fashion-mnist's 28x28 images are
+    zero-padded to 32x32.
     """
     info = get_dataset_info(name)
     folder = fetch(name, root, **fetch_kwargs)
     train_x, train_y, test_x, test_y = read_decoded(name, root) or decode(name, folder)
     n = len(train_y)
     check_val_size(name, val_size, n)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
-    val_idx, train_idx = order[:val_size].sort().values, order[val_size:].sort().values
+    if split == "blox":
+        train_idx, val_idx = (torch.from_numpy(i) for i in blox_split(n, val_size, split_seed))
+    else:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
+        val_idx, train_idx = order[:val_size].sort().values, order[val_size:].sort().values
     return Splits(info, train_x[train_idx], train_y[train_idx], train_x[val_idx], train_y[val_idx], test_x, test_y)

@@ -1,5 +1,5 @@
-"""The macro results as a dataset, queried the way BLOX's is, for both spaces; plus budgets, Pareto fronts,
-versioned export/import and the import of BLOX's own released CSV files.
+"""The macro results as a dataset, for both spaces, in blockzoo's terms; plus budgets, Pareto fronts,
+versioned export/import and the import of BLOX's own release (from_blox: its .blox, .pickle or .csv files).
 
     ds = MacroDataset.from_folder("metrics", curves="plots/curves")   # what the pipeline measured
     ds.test_acc([[[0],[1,1,1,1]], [[1],[1,1,0,0]], [[0],[0,1,1,0]]])  # any isomorphic vector finds it
@@ -8,11 +8,11 @@ versioned export/import and the import of BLOX's own released CSV files.
 
 Every block cell of the pipeline is a point of the zoo space (InvertedResidual-early is the network
 InvertedResidual, ResNetBasicBlock, ResNetBasicBlock), so its results are found here without retraining.
-Values are means over the seeds there are; full_info() gives their standard deviations too.
+Values are means over the seeds there are, accuracy 0..1, `epoch` 0-based; full_info() gives their standard
+deviations too. BLOX's own API and its semantics (percent, one seed, None when missing): blockzoo.macro.blox_api.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from blockzoo import atomic, results
 from blockzoo.errors import BlockzooError
@@ -98,6 +97,9 @@ class MacroDataset:
         metrics = Path(metrics)
         if not metrics.is_dir():
             raise BlockzooError(f"{metrics} is not a folder of results; give the pipeline's metrics/ folder")
+        if any(metrics.glob("blox-base-*")) or any(metrics.glob("blox-info.*")):
+            raise BlockzooError(f"{metrics} is a BLOX release, not blockzoo's results; read it with "
+                                "MacroDataset.from_blox() (or blockzoo.macro.blox_api.from_folder)")
         records = [results.read_record(path) for section in ("profile", "benchmark", "train")
                    for path in sorted((metrics / section).glob("*.json"))]
         run_curves = {}
@@ -130,37 +132,65 @@ class MacroDataset:
         return cls(frame, zoo)
 
     @classmethod
+    def from_blox(cls, folder: str | Path, extended: bool = False, include_static_info: bool | None = None,
+                  include_env_info: bool = False, preferred_ext=None, seeds=None) -> "MacroDataset":
+        """BLOX's release (github.com/SamsungLabs/blox): the folder of its blox-info, blox-base-<seed> (and, when
+        asked for, blox-ext-<seed>, blox-env-<seed>) files in any of its formats (.blox, .pickle, .csv; the first
+        of preferred_ext the folder has, as BLOX's from_folder), joined by model hash. One row per network and
+        seed, in blockzoo's terms: accuracy 0..1 (BLOX: percent), flops = BLOX's ptflops MACs, latency_ms = the
+        first device of blox-bench-<device> files. Without blox-info (include_static_info None: when present) the
+        architectures are found from their hashes. The extended and environment files, when asked for, are read
+        and checked; blockzoo's columns hold what base, info and bench give. For BLOX's own API (every column),
+        use blockzoo.macro.blox_api."""
+        from blockzoo.macro import blox_api
+
+        if include_static_info is None:
+            formats = (".blox", ".pickle", ".csv")
+            include_static_info = any(p.suffix in formats for p in Path(folder).glob("blox-info.*"))
+        view = blox_api.from_folder(folder, extended=extended, seeds=seeds, include_static_info=include_static_info,
+                                    include_env_info=include_env_info, preferred_ext=preferred_ext,
+                                    validate_data=False)  # seeds may hold other networks here
+        return cls.from_blox_view(view)
+
+    @classmethod
+    def from_blox_view(cls, view) -> "MacroDataset":
+        """From a blox_api.Dataset (see from_blox)."""
+        from blockzoo.macro import blox as space_blox
+
+        ids_of = _blox_ids_by_hash(view)
+        frames = []
+        for seed, table in zip(view.seeds, view.dbs, strict=True):
+            ids = [ids_of.get(h) for h in table.hashes]
+            if None in ids:
+                missing = table.hashes[ids.index(None)]
+                raise BlockzooError(f"model hash {missing} of BLOX's files is no architecture of the BLOX space; the "
+                                    "files are not BLOX's or are corrupt")
+            curves = np.asarray(table.data["val_top1"], dtype=float) / 100
+            frame = pd.DataFrame({"id": ids, "space": "blox", "seed": seed,
+                                  "test_acc": np.asarray(table.data["test_top1"], dtype=float) / 100,
+                                  "val_acc": curves.max(axis=1), "val_curve": [json.dumps(c) for c in curves.tolist()],
+                                  "train_time_s": np.asarray(table.data["train_time_s"], dtype=float),
+                                  "epochs": curves.shape[1], "dataset": view.dataset, "recipe": "blox (BLOX release)"})
+            frame["arch"] = [json.dumps(space_blox.nested(space_blox.from_id(i))) for i in ids]
+            if view.static_info is not None:
+                static = view.static_info.dbs[0]
+                order = [static.index.get(h, -1) for h in table.hashes]
+                for column in ("params", "flops"):
+                    values = np.asarray(static.data[column], dtype=float)
+                    frame[column] = [values[i] if i >= 0 else np.nan for i in order]
+            if view.bench_info is not None:
+                bench = view.bench_info.dbs[0]
+                frame["latency_ms"] = [bench.value("latency", bench.index[h]) if h in bench.index else None
+                                       for h in table.hashes]
+                frame["latency_device"] = view.bench_info.devices[0]
+            frames.append(frame)
+        return cls(pd.concat(frames, ignore_index=True))
+
+    @classmethod
     def from_blox_csv(cls, path: str | Path) -> "MacroDataset":
-        """BLOX's released results: a YAML header between --- lines, then one CSV row per architecture with its
-        arch vector (arch_vec), the validation top-1 per epoch (val_top1, a list, or a number), test_top1,
-        train_time(_s), params, flops (BLOX's MACs) and latency columns. Top-1 in percent is turned into 0..1."""
+        """BLOX's release read from its .csv files only: `path` is the folder, or one of its files."""
         path = Path(path)
-        text = path.read_text()
-        lines = text.splitlines()
-        if not lines or lines[0].strip() != "---" or "---" not in [line.strip() for line in lines[1:]]:
-            raise BlockzooError(f"{path} is not a BLOX results file: it must start with a YAML header between "
-                                "--- lines")
-        end = 1 + [line.strip() for line in lines[1:]].index("---")
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
-        space, rows = BloxSpace(), []
-        raw = list(csv.DictReader(io.StringIO("\n".join(lines[end + 1:]))))
-        accuracies = [v for row in raw for v in (*_numbers(row.get("val_top1")), _number(row.get("test_top1"))) if v]
-        scale = 100.0 if accuracies and max(accuracies) > 1 else 1.0  # BLOX writes top-1 in percent
-        for row in raw:
-            arch = space.parse(row.get("arch_vec") or row.get("arch"))
-            curve = [v / scale for v in _numbers(row.get("val_top1"))]
-            rows.append({
-                "id": space.id(arch), "space": "blox", "arch": json.dumps(space.vector(arch)),
-                "seed": _number(row.get("seed")) if row.get("seed") else 0,
-                "params": _number(row.get("params")), "flops": _number(row.get("flops")),
-                "latency_ms": _number(next((v for k, v in row.items() if k.startswith("latency")), None)),
-                "test_acc": None if _number(row.get("test_top1")) is None else _number(row.get("test_top1")) / scale,
-                "val_acc": max(curve) if curve else None,
-                "val_curve": json.dumps(curve) if curve else None,
-                "train_time_s": _number(row.get("train_time_s") or row.get("train_time")),
-                "epochs": len(curve) if curve else None, "dataset": meta.get("dataset"), "recipe": "blox",
-            })
-        return cls(pd.DataFrame(rows, columns=list(COLUMNS)))
+        return cls.from_blox(path if path.is_dir() else path.parent, preferred_ext=[".csv"])
 
     def save(self, path: str | Path) -> Path:
         """Write the dataset as Parquet (.parquet) or CSV (otherwise), with its format and version, atomically."""
@@ -324,6 +354,18 @@ class MacroDataset:
         return ids
 
 
+def _blox_ids_by_hash(view) -> dict[str, str]:
+    """blockzoo's id of each model hash of a BLOX view: from blox-info's arch vectors, else by hashing every
+    architecture of the space (about half a minute for all 91,125)."""
+    from blockzoo.macro import blox as space_blox
+    from blockzoo.macro import bloxio
+
+    if view.static_info is not None:
+        static = view.static_info.dbs[0]
+        return {h: space_blox.arch_id(static.value("arch_vec", i)) for i, h in enumerate(static.hashes)}
+    return {bloxio.model_hash(arch): space_blox.arch_id(arch) for arch in space_blox.all_archs()}
+
+
 def _space_and_arch(record: dict) -> tuple[str | None, str | None]:
     """(space, canonical arch JSON) of a record; the block cells become zoo networks, variants kept."""
     if record.get("space"):
@@ -340,22 +382,7 @@ def _space_and_arch(record: dict) -> tuple[str | None, str | None]:
 def _check_version(form: str | None, version: str | None, path: Path) -> None:
     if form != FORMAT:
         raise BlockzooError(f"{path} is not a blockzoo macro dataset (no '{FORMAT}' header); save one with "
-                            "MacroDataset.save(), or import BLOX's files with MacroDataset.from_blox_csv()")
+                            "MacroDataset.save(), or import BLOX's release with MacroDataset.from_blox()")
     if str(version) != str(VERSION):
         raise BlockzooError(f"{path} is a macro dataset of version {version}; this blockzoo reads version {VERSION}")
 
-
-def _number(text) -> float | None:
-    if text is None or text == "":
-        return None
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def _numbers(text) -> list[float]:
-    if text is None or text == "":
-        return []
-    value = json.loads(text) if str(text).lstrip().startswith("[") else float(text)
-    return [float(v) for v in value] if isinstance(value, list) else [float(value)]

@@ -27,11 +27,18 @@ class Recipe:
     momentum: float = 0.0
     nesterov: bool = True  # with SGD and momentum
     decay_all: bool = False  # weight decay on every parameter, norms and biases included
-    augment: str = "crop-flip"  # "crop-flip", or "randaugment-cutout": RandAugment(2, 14) first, Cutout(16) last
+    augment: str = "crop-flip"  # "crop-flip", "randaugment-cutout" (RandAugment(2, 14) first, Cutout(16) last), or
+    # "blox": BLOX's order, RandAugment(2, 14) -> flip -> crop -> normalise -> Cutout(1, 16)
     warmup_epochs: float = 0.0  # linear warm-up, capped at warmup_max_fraction of the run
     warmup_max_fraction: float = 0.1
     plateau_factor: float = 0.5
     plateau_patience: int = 3
+    # The protocol beyond the optimiser (BLOX's; defaults: blockzoo's)
+    drop_last: bool = True  # the training loader drops its last partial batch
+    precision: str | None = None  # what train.precision "auto" means (None: bf16-mixed on a GPU with it, else fp32)
+    deterministic: bool = False  # torch's deterministic algorithms, cuDNN's benchmark off, torch's TF32 defaults
+    best_ties: str = "earlier"  # best checkpoint: of equal validation accuracies, the "earlier" or "lower-val-loss"
+    normalise: str = "dataset"  # mean/std: the dataset's (catalogue) or "blox" (BLOX's digits, CIFAR)
 
     def lr_for(self, batch_size: int) -> float:
         return self.lr * batch_size / self.lr_batch_size if self.lr_batch_size else self.lr
@@ -46,12 +53,15 @@ RECIPES: dict[str, Recipe] = {
     # ReduceLROnPlateau(mode="min", factor=0.5, patience=3) on the validation loss.
     "blockzoo": Recipe("blockzoo", optimizer="adam", lr=1e-3, lr_batch_size=None, weight_decay=0.0,
                        label_smoothing=0.0, schedule="plateau", plateau_factor=0.5, plateau_patience=3),
-    # BLOX (docs/blox.md): SGD 0.01 at batch 256, momentum 0.9 without Nesterov, weight decay 5e-4 (torch's
-    # SGD: on every parameter), cosine to 0 per epoch (200 epochs in BLOX), RandAugment(2, 14), flip, crop,
-    # Cutout(1 hole, 16 px).
+    # BLOX's protocol (docs/blox.md): SGD 0.01 at batch 256, momentum 0.9 without Nesterov, weight decay 5e-4
+    # (torch's SGD: on every parameter), cosine to 0 per epoch, cross-entropy; RandAugment(2, 14) -> flip ->
+    # crop 32 pad 4 -> normalise (BLOX's digits) -> Cutout(1, 16); the last partial batch kept; fp32, deterministic;
+    # the best validation accuracy, ties to the lower validation loss. With setting=blox: 200 epochs, seed 0,
+    # BLOX's split (data.split: blox).
     "blox": Recipe("blox", optimizer="sgd", lr=0.01, lr_batch_size=256, momentum=0.9, nesterov=False,
-                   weight_decay=5e-4, decay_all=True, label_smoothing=0.0, schedule="cosine",
-                   augment="randaugment-cutout"),
+                   weight_decay=5e-4, decay_all=True, label_smoothing=0.0, schedule="cosine", augment="blox",
+                   drop_last=False, precision="32-true", deterministic=True, best_ties="lower-val-loss",
+                   normalise="blox"),
 }
 
 

@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from blockzoo import atomic, results
 from blockzoo.cell import Cell, resolve_device
+from blockzoo.data.catalogue import BLOX_NORMALISATION
 from blockzoo.data.loader import DeviceLoader
 from blockzoo.data.splits import load_splits
 from blockzoo.environment import collect_environment, loaded_code
@@ -56,13 +57,14 @@ class Resolved:
 
 def resolve(settings: TrainSettings) -> Resolved:
     device = resolve_device(settings.device)
+    recipe, label = resolve_recipe(settings)
     precision = settings.precision
-    if precision == "auto":
-        precision = "bf16-mixed" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32-true"
+    if precision == "auto":  # the recipe's (blox: fp32), else bf16 where the GPU has it
+        precision = recipe.precision or (
+            "bf16-mixed" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32-true")
     # Channels-last measured on this project's nets: CPU (oneDNN) 47% -> 64% of matmul peak for the
     # ResNet scaffold; CUDA convolutions with tensor cores want NHWC too. So on by default everywhere.
     channels_last = True if settings.channels_last is None else settings.channels_last
-    recipe, label = resolve_recipe(settings)
     return Resolved(device, precision, channels_last, recipe, label)
 
 
@@ -70,7 +72,7 @@ def fingerprint(cell: Cell, settings: TrainSettings, data: DataSettings, seed: i
     """What decides a run's result: a checkpoint made under another fingerprint is not resumed."""
     return {
         "cell": cell.name, "stages": cell.stage_blocks(), "scaffold": cell.scaffold.to_dict(), "seed": seed,
-        "data": {key: getattr(data, key) for key in ("dataset", "val_size", "split_seed")},
+        "data": {key: getattr(data, key) for key in ("dataset", "val_size", "split_seed", "split")},
         "train": {**settings.to_dict(), "device": resolved.device.type, "precision": resolved.precision,
                   "channels_last": resolved.channels_last, "recipe": resolved.recipe_label},
         "recipe": resolved.recipe.__dict__,
@@ -93,7 +95,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     net = cell.build()  # a bad block or width fails here, before anything on disk is touched
     quiet_lightning()
     data_dir = Path(data_dir) if data_dir is not None else Path(data.root) / data.dataset
-    splits = load_splits(data.dataset, data_dir, val_size=data.val_size, split_seed=data.split_seed,
+    splits = load_splits(data.dataset, data_dir, val_size=data.val_size, split_seed=data.split_seed, split=data.split,
                          **data.fetch_options())
 
     out = Path(out_dir)
@@ -102,15 +104,18 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     identity = fingerprint(cell, settings, data, seed, resolved)
 
     device = resolved.device
-    if device.type == "cuda":
+    recipe = resolved.recipe
+    if device.type == "cuda" and not recipe.deterministic:  # deterministic (blox): torch's defaults, as BLOX ran
         torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
     else:
         keep_freed_memory()
     info = data.info
-    loader_kwargs = dict(batch_size=settings.batch_size, mean=info.mean, std=info.std, device=device,
+    mean, std = BLOX_NORMALISATION.get(data.dataset, (info.mean, info.std)) if recipe.normalise == "blox" else (
+        info.mean, info.std)
+    loader_kwargs = dict(batch_size=settings.batch_size, mean=mean, std=std, device=device,
                          channels_last=resolved.channels_last)
-    train_data = DeviceLoader(splits.train_x, splits.train_y, train=True, seed=seed, augment=resolved.recipe.augment,
-                              **loader_kwargs)
+    train_data = DeviceLoader(splits.train_x, splits.train_y, train=True, seed=seed, augment=recipe.augment,
+                              drop_last=recipe.drop_last, **loader_kwargs)
     val_loader = DeviceLoader(splits.val_x, splits.val_y, **loader_kwargs)
     steps_per_epoch = min(len(train_data), settings.limit_train_batches or len(train_data))
     module = ScaffoldModule(net, resolved.recipe, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
@@ -118,16 +123,19 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     resume = prepare_out_dir(out, identity, module)
     logger = LiveLogger(dir=str(out / "live"), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
     logger.log_hyperparams({"cell": cell.name, "seed": seed, **identity["train"]})
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_acc", mode="max", save_top_k=1,
-                           auto_insert_metric_name=False, enable_version_counter=False)
+    best = (BestOfTies if recipe.best_ties == "lower-val-loss" else ModelCheckpoint)(
+        dirpath=ckpt_dir, filename="best", monitor="val_acc", mode="max", save_top_k=1, auto_insert_metric_name=False,
+        enable_version_counter=False)
     latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
                              enable_version_counter=False)
+    deterministic_before = torch.are_deterministic_algorithms_enabled()  # Lightning sets it and never resets it
     trainer = L.Trainer(
         accelerator=device.type, devices=[device.index or 0] if device.type == "cuda" else 1,
         precision=resolved.precision, max_epochs=settings.epochs, limit_train_batches=steps_per_epoch,
         logger=logger, callbacks=[best, latest, *callbacks], log_every_n_steps=steps_per_epoch,
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=progress,
-        benchmark=device.type == "cuda", default_root_dir=out,
+        benchmark=device.type == "cuda" and not recipe.deterministic, deterministic=recipe.deterministic,
+        default_root_dir=out,
     )
     status, diverged_epoch = "completed", None
     try:
@@ -151,13 +159,15 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
         test_loader = DeviceLoader(splits.test_x, splits.test_y, **loader_kwargs)
         tester = L.Trainer(accelerator=device.type, devices=trainer.device_ids if device.type == "cuda" else 1,
                            precision=resolved.precision, logger=False, enable_model_summary=False,
-                           enable_progress_bar=progress, benchmark=device.type == "cuda", default_root_dir=out)
+                           enable_progress_bar=progress, benchmark=device.type == "cuda" and not recipe.deterministic,
+                           deterministic=recipe.deterministic, default_root_dir=out)
         saved = torch.load(best_path, map_location=device, weights_only=True)
         module.load_state_dict(saved["state_dict"])
         module.on_load_checkpoint(saved)
         tester.test(module, dataloaders=test_loader, verbose=False)
         best_epoch = {**module.history[-1], **module.test_result}  # best.ckpt's own history ends at its epoch
 
+    torch.use_deterministic_algorithms(deterministic_before)
     record = cell.record("train", {
         "dataset": data.dataset, "recipe": resolved.recipe_label, "epochs": settings.epochs,
         "batch_size": settings.batch_size, "status": status, "epochs_run": epochs_run,
@@ -169,6 +179,28 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     }, seed=seed)
     results.write_record(record_path, record)
     return record
+
+
+def better_epoch(entry: dict, best: dict) -> bool:
+    """BLOX's rule (its trainer's _is_new_best): a higher validation accuracy, or an equal one at a validation
+    loss as low or lower (so of equal accuracy and loss, the later epoch)."""
+    return entry["val_acc"] > best["val_acc"] or (entry["val_acc"] == best["val_acc"]
+                                                  and entry["val_loss"] <= best["val_loss"])
+
+
+class BestOfTies(ModelCheckpoint):
+    """best.ckpt by BLOX's rule (better_epoch), decided from the module's history, which checkpoints carry (so a
+    resumed run decides as an uninterrupted one)."""
+
+    def check_monitor_top_k(self, trainer, current=None) -> bool:
+        history = getattr(trainer.lightning_module, "history", None)
+        if current is None or not history:
+            return super().check_monitor_top_k(trainer, current)
+        best = None
+        for entry in history[:-1]:
+            if best is None or better_epoch(entry, best):
+                best = entry
+        return best is None or better_epoch(history[-1], best)
 
 
 def prepare_out_dir(out: Path, identity: dict, module: L.LightningModule | None = None) -> bool:
