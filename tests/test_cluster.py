@@ -356,3 +356,49 @@ def test_a_malformed_setting_override_is_one_line_before_anything_runs(override,
 
     assert main(["run", "-S", override]) == 2
     assert capsys.readouterr().err.startswith("error: -S takes KEY=VALUE")
+
+
+def timing_repo(root: Path) -> Path:
+    """A two-cell DVC pipeline, run once: its benchmark stage writes a record timed busy where a busy-CELL file
+    says the machine was busy (the injected load), here for A."""
+    root.mkdir()
+    dvc(root, "init", "--no-scm", "-q")
+    (root / "write.py").write_text("import json, os, sys\nopen(f'metrics/benchmark/{sys.argv[1]}.json', 'w').write("
+                                   "json.dumps({'benchmark': {'busy': os.path.exists(f'busy-{sys.argv[1]}')}}))\n")
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "benchmark": {"matrix": {"cell": ["A", "B"]}, "cmd": "python write.py ${item.cell}", "deps": ["write.py"],
+                      "outs": [{"metrics/benchmark/${item.cell}.json": {"cache": False}}]},
+        "aggregate": {"cmd": "python -c \"open('board.txt', 'w').write('x')\"", "deps": ["metrics/benchmark"],
+                      "outs": [{"board.txt": {"cache": False}}]}}}))
+    (root / "metrics" / "benchmark").mkdir(parents=True)
+    (root / "busy-A").touch()
+    dvc(root, "repro")
+    (root / "busy-A").unlink()  # the machine is quiet from now on
+    return root
+
+
+def test_a_latency_timed_busy_is_timed_again_once_the_machine_is_quiet(tmp_path, capsys):
+    from blockzoo.cluster.driver import dvc as driver_dvc
+    from blockzoo.cluster.retime import busy_timings, retime
+
+    root = timing_repo(tmp_path / "repo")
+    assert busy_timings(root) == ["benchmark@A"]
+    load, slept = [0.9, 0.6, 0.05], []  # others' CPU share, as the machine goes quiet
+    code = retime(root, 600, lambda *a: driver_dvc(root, *a), others_share=lambda: load.pop(0), sleep=slept.append,
+                  clock=lambda: 0.0)
+    out = capsys.readouterr().out
+    assert code == 0 and slept == [10.0, 10.0] and not load
+    assert "timing again 1 latencies measured busy: benchmark@A" in out
+    assert "Running stage 'benchmark@A'" in out and "Running stage 'aggregate'" in out
+    assert "Running stage 'benchmark@B'" not in out  # timed quiet: kept
+    assert busy_timings(root) == [] and stages_run(dvc(root, "repro")) == set()
+
+    # A machine that stays busy: nothing runs, one line says so, the cell stays marked
+    (root / "busy-A").touch()
+    dvc(root, "repro", "-f", "-s", "benchmark@A")
+    calls, now = [], iter(range(0, 10_000, 10))
+    assert retime(root, 60, lambda *a: calls.append(a), others_share=lambda: 0.7, sleep=lambda s: None,
+                  clock=lambda: float(next(now))) == 1
+    assert calls == [] and busy_timings(root) == ["benchmark@A"]
+    assert "other processes use 70% of the CPUs): 1 latencies stay marked (benchmark@A); run `make retime`" in (
+        capsys.readouterr().out)

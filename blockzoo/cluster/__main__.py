@@ -4,6 +4,7 @@
     python -m blockzoo.cluster run train                  # only the training cells (and what they need)
     python -m blockzoo.cluster run -S setting=tryout      # settings as for `dvc exp run` (composed from conf/)
     python -m blockzoo.cluster run --address HEAD:6379 --remote store
+    python -m blockzoo.cluster retime                     # time again the latencies timed busy (`make retime`)
 
 The workers check out the workspace's commit, so commit first (new files too: `git add user_blocks conf`).
 Afterwards `dvc repro` here finds every cell in DVC's run-cache, and dvc.lock, metrics and plots are what a
@@ -40,12 +41,25 @@ def build_parser() -> cli.Parser:
                           "params.yaml is composed from conf/ with them before anything runs")
     run.add_argument("--scratch", metavar="DIR",
                      help="where each node keeps its checkouts and DVC cache (default $TMPDIR/blockzoo-cluster-$USER)")
+    retime = commands.add_parser("retime", help="time again the latencies timed on a busy machine, when it is quiet "
+                                                "(`make retime`), then `dvc repro aggregate`")
+    retime.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                        help="how long to wait for a quiet machine, at most (default 600)")
     return p
 
 
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "retime":
+        from pathlib import Path
+
+        from blockzoo.cluster.driver import dvc
+        from blockzoo.cluster.plan import repo_root
+        from blockzoo.cluster.retime import retime
+
+        root = repo_root(Path.cwd())
+        return retime(root, max(args.wait, 0.0), lambda *a: dvc(root, *a))
     if args.scratch is not None and args.address is None:  # a local cluster: the scratch folder is this machine's
         cli.check_output_dir(args.scratch, "--scratch")
     for override in args.overrides:
