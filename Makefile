@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: run test lint params venv test-data clean-venv retime
+.PHONY: run test lint params venv test-data clean-venv retime why
 
 venv: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python -m blockzoo.cluster retime --wait 60 || true
+
+# What `dvc repro` would run now, and why: the cells by name, with the file or setting that changed.
+why: $(STAMP)
+	$(VENV)/bin/python -m blockzoo.cluster why
 
 # Time again every latency timed on a busy machine, once it is quiet (waits up to 10 minutes), then aggregate.
 retime: $(STAMP)

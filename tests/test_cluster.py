@@ -402,3 +402,23 @@ def test_a_latency_timed_busy_is_timed_again_once_the_machine_is_quiet(tmp_path,
     assert calls == [] and busy_timings(root) == ["benchmark@A"]
     assert "other processes use 70% of the CPUs): 1 latencies stay marked (benchmark@A); run `make retime`" in (
         capsys.readouterr().out)
+
+
+def test_why_names_the_block_file_or_setting_that_changed_a_cells_spec():
+    from blockzoo.cluster.why import spec_changes, status_reason
+
+    def spec(sha="a", train=None, torch="2.0"):
+        fingerprint = {"source": "user_blocks/my_block.py", "sha256": sha, "libraries": {"torch": torch}}
+        base = {"source": "blockzoo/blocks/resnet.py", "sha256": "r", "libraries": {"torch": torch}}
+        return {"cell": {"name": "MyBlock-mid", "blocks": {"MyBlock": fingerprint, "ResNetBasicBlock": base}},
+                "cell_train": train or {}}
+
+    assert spec_changes(spec(), spec()) == []
+    assert spec_changes(spec(), spec(sha="b")) == ["user_blocks/my_block.py changed (MyBlock)"]
+    assert spec_changes(spec(), spec(train={"lr": 0.05})) == ["its block_settings train changed"]
+    assert spec_changes(spec(), spec(torch="2.1")) == ["the library versions of MyBlock changed",
+                                                      "the library versions of ResNetBasicBlock changed"]
+    assert spec_changes(None, spec()) == ["a new cell (no spec in pipeline/cells/ yet)"]
+    reason = status_reason([{"changed deps": {"pipeline/cells/MyBlock-mid.json": "modified", "stages/train.py":
+                                              "modified"}}, {"changed params": {"train.epochs": "modified"}}])
+    assert reason == "deps stages/train.py (modified); params train.epochs (modified)"

@@ -4,6 +4,7 @@
     python -m blockzoo.cluster run train                  # only the training cells (and what they need)
     python -m blockzoo.cluster run -S setting=tryout      # settings as for `dvc exp run` (composed from conf/)
     python -m blockzoo.cluster run --address HEAD:6379 --remote store
+    python -m blockzoo.cluster why                        # what `dvc repro` would run now, and why (`make why`)
     python -m blockzoo.cluster retime                     # time again the latencies timed busy (`make retime`)
 
 The workers check out the workspace's commit, so commit first (new files too: `git add user_blocks conf`).
@@ -45,12 +46,22 @@ def build_parser() -> cli.Parser:
                                                 "(`make retime`), then `dvc repro aggregate`")
     retime.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for a quiet machine, at most (default 600)")
+    commands.add_parser("why", help="what `dvc repro` would run now, and why: the cells by name, with the file "
+                                    "or setting that changed (`make why`)")
     return p
 
 
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "why":
+        from pathlib import Path
+
+        from blockzoo.cluster.plan import repo_root
+        from blockzoo.cluster.why import explain
+
+        print("\n".join(explain(repo_root(Path.cwd()))))
+        return 0
     if args.command == "retime":
         from pathlib import Path
 
