@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: run test lint params venv test-data clean-venv retime why
+.PHONY: run test lint params venv test-data clean-venv retime why committed
 
 venv: $(STAMP)
 
@@ -20,6 +20,12 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python -m blockzoo.cluster retime --wait 60 || true
+
+# The committed results back after a try-out (`dvc exp run -S setting=tryout` wrote over them; it stays an
+# experiment: `dvc exp apply NAME` brings it back).
+committed:
+	git checkout HEAD -- dvc.lock params.yaml pipeline metrics results plots
+	git clean -fdq -- pipeline metrics results plots
 
 # What `dvc repro` would run now, and why: the cells by name, with the file or setting that changed.
 why: $(STAMP)
