@@ -360,3 +360,14 @@ def test_cli_empty_results_and_default_folder(tmp_path, capsys, results_csv, mon
     monkeypatch.chdir(tmp_path)
     assert main([str(results_csv)]) == 0
     assert (tmp_path / "figures" / "accuracy_vs_latency.png").is_file()  # ./figures, as the README says
+
+
+def test_every_latency_timed_busy_draws_no_latency_frontier(tmp_path):
+    path = tmp_path / "results.csv"
+    write_results_csv(path, _noisy_records())
+    frame = read_results(path)
+    frame["benchmark.busy"] = True
+    draw_all(frame, None, tmp_path / "plots")
+    data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_latency.csv")
+    assert len(data) and not data["pareto"].any()
+    assert pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_flops.csv")["pareto"].any()  # FLOPs are not timed
