@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blockzoo.errors import BlockzooError
-from blockzoo.names import POSITIONS, split_block_spec
+from blockzoo.names import BUILTIN_BLOCKS, POSITIONS, split_block_spec
 
 if TYPE_CHECKING:
     from blockzoo.cell import Cell
@@ -92,12 +92,21 @@ def check_position(position: str) -> str:
     return position
 
 
-def check_block_spec(spec: str) -> str:
-    """A block spec's form (Name or Name.variant), without importing torch; whether it is registered is later."""
+def check_block_spec(spec: str, block_modules: Sequence[str] | None = None) -> str:
+    """A block spec's form (Name or Name.variant), without importing torch; with block_modules given and empty
+    (no --block-module), also that it names a built-in block. Whether a user's block is registered is later."""
     try:
-        split_block_spec(spec)
+        name, _ = split_block_spec(spec)
     except ValueError as exc:
         raise BlockzooError(str(exc)) from None
+    if block_modules is not None and not block_modules and name not in BUILTIN_BLOCKS:
+        import difflib
+
+        close = difflib.get_close_matches(name, BUILTIN_BLOCKS, n=3, cutoff=0.4)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise BlockzooError(f"unknown block '{name}'; {hint}registered blocks: {', '.join(sorted(BUILTIN_BLOCKS))} "
+                            "(a block of your own must be registered with @register_block in a module under "
+                            "user_blocks/, or named with --block-module)")
     return spec
 
 
@@ -179,7 +188,7 @@ def cell_parser(module: str, doc: str) -> Parser:
 def check_cell_args(args: argparse.Namespace) -> None:
     """What a one-cell command can check without torch, at once: block spec, position, scaffold, output,
     block module files."""
-    check_block_spec(args.block)
+    check_block_spec(args.block, args.block_module)
     check_position(args.position)
     scaffold_from_args(args)
     check_output_file(args.output, "--output")

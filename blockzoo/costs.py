@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     from blockzoo.settings import BenchmarkSettings, ProfileSettings
 
     # everything that needs no torch is checked before the seconds of its imports
-    chosen = None if args.blocks is None else [cli.check_block_spec(b) for b in parse_list(args.blocks, [], "blocks")]
+    chosen = None if args.blocks is None else [cli.check_block_spec(b, args.block_module)
+                                                  for b in parse_list(args.blocks, [], "blocks")]
     positions = [cli.check_position(p) for p in parse_list(args.positions, list(POSITIONS), "positions")]
     cli.check_output_file(args.output, "--output")
     cli.scaffold_from_args(args)

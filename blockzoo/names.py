@@ -14,6 +14,11 @@ import re
 
 POSITIONS = ("early", "mid", "late")
 BASELINE_BLOCK = "ResNetBasicBlock"
+# The blocks blockzoo/blocks registers (a test keeps this equal to the registry): a command refuses any other
+# name, without --block-module, before the seconds of importing torch and timm that the registry needs.
+BUILTIN_BLOCKS = ("DYMicroBlock", "EdgeResidual", "GhostBottleneckV3", "InvertedResidual", "MBConvLNBlock",
+                  "MobileOneBlock", "RepMixer", "ReparamLargeKernelConv", "ResNetBasicBlock", "ResNetBottleneck",
+                  "UniversalInvertedBottleneck")
 ALL_BLOCKS = "all"  # the value of the `block` setting that selects the whole zoo
 
 BLOCK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

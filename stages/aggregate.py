@@ -123,6 +123,12 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
         dataset.save(ROOT / results_dir / "macro.csv")
         written += draw_macro(dataset, ROOT / figures_dir)
         print(f"{len(dataset)} architectures ({len(macro_cells)} macro ones) in {results_dir}/macro.csv")
+    busy = sorted(set(frame.loc[frame["benchmark.busy"].map(lambda v: str(v).strip().lower() in ("true", "1")),
+                                "cell"])) if "benchmark.busy" in frame else []
+    if busy:
+        print(f"note: {len(busy)} latencies were timed on a busy machine ({', '.join(busy[:5])}"
+              f"{', ...' if len(busy) > 5 else ''}): left out of the frontiers and headline latencies, drawn marked; "
+              "`make retime` times them again when the machine is quiet")
     if missing_train:
         print(f"note: {missing_train} training runs have no record yet; their accuracy is empty "
               "(run `dvc repro` to train them)")

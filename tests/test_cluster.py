@@ -215,6 +215,26 @@ def test_a_killed_worker_is_replaced_and_each_cell_lands_once(repo):
         read_record(repo / "metrics" / "train" / f"{name}-s{seed}.json")  # complete and valid
     assert not [path for path in remote.rglob("*") if path.name.endswith(".tmp") or ".tmp" in path.name]
 
+    # A new block as the README adds it: its file in user_blocks/, its name in the zoo (here the test's setting);
+    # not yet committed, the run names the file; committed as the README says, `-S block=MyBlock` runs its cells only
+    (repo / "user_blocks" / "my_block.py").write_text(
+        "from torch import nn\nfrom blockzoo import register_block\n\n\n@register_block()\n"
+        "def MyBlock(in_channels, out_channels, stride, position):\n"
+        "    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),\n"
+        "                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))\n")
+    setting["zoo"] = [*SETTING["zoo"], "MyBlock"]
+    (repo / "conf" / "setting" / "default.yaml").write_text("# @package _global_\n" + yaml.safe_dump(setting))
+    untracked = cluster(repo, "-S", "block=MyBlock")
+    assert untracked.wait(timeout=300) == 2
+    assert one_line(untracked.stdout.read()).startswith("error: user_blocks/my_block.py is not committed")
+    run(repo, "git", "add", "user_blocks", "conf")
+    run(repo, "git", "commit", "-qam", "my block")
+    output = finished(cluster(repo, "-S", "block=MyBlock"))
+    done = re.findall(r"done (\S+) in \d+ s", output)
+    assert sorted(done) == ["benchmark@MyBlock-early", "profile@MyBlock-early", "train@MyBlock-early-2",
+                            "train@MyBlock-early-3"], output
+    assert stages_run(dvc(repo, "repro")) == set()
+
 
 def test_resources_per_kind_of_cell_and_gpus_only_where_there_are_some():
     settings = ClusterSettings(train_cpus=4, train_gpus=0.5, benchmark_cpus=2, profile_cpus=1)
@@ -289,3 +309,115 @@ def one_line(output: str) -> str:
     lines = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "Traceback" not in output, output
     return lines[0]
+
+
+def test_a_new_block_file_not_in_git_is_the_file_named_and_other_results_are_not(tmp_path):
+    from blockzoo.cluster.plan import uncommitted, uncommitted_error
+
+    run(tmp_path, "git", "init", "-q")
+    for name in ("conf/config.yaml", "metrics/train/MobileOneBlock-mid-s0.json", "params.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("committed\n")
+    run(tmp_path, "git", "add", "-A")
+    run(tmp_path, "git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "c")
+    (tmp_path / "user_blocks").mkdir()
+    (tmp_path / "user_blocks" / "my_block.py").write_text("# a block\n")
+    (tmp_path / "metrics/train/MobileOneBlock-mid-s0.json").write_text("another setting's result\n")
+    (tmp_path / "metrics/train/MobileOneBlock-late-s0.json").write_text("and another\n")
+    (tmp_path / "params.yaml").write_text("composed by the driver\n")
+    outputs = ["metrics/train/MyBlock-early-s0.json"]
+    assert uncommitted(tmp_path, outputs) == ["user_blocks/my_block.py"]
+    message = str(uncommitted_error(tmp_path, ["user_blocks/my_block.py", "README.md"]))
+    assert message.startswith("user_blocks/my_block.py is not committed")
+    assert "`git add user_blocks/my_block.py`" in message
+    (tmp_path / "user_blocks" / "my_block.py").unlink()
+    (tmp_path / "conf" / "config.yaml").write_text("edited\n")
+    assert "differs from its commit in conf/config.yaml" in str(uncommitted_error(tmp_path, uncommitted(tmp_path, [])))
+
+
+def test_a_second_run_in_the_same_checkout_stops_and_the_scratch_folder_is_the_users(tmp_path, monkeypatch):
+    from blockzoo.cluster.driver import default_scratch, one_run_per_checkout
+
+    with one_run_per_checkout(tmp_path):
+        with pytest.raises(BlockzooError, match=rf"another `python -m blockzoo.cluster run` is running in this "
+                                                rf"checkout \(pid {os.getpid()}\)"):
+            with one_run_per_checkout(tmp_path):
+                pass
+    with one_run_per_checkout(tmp_path):  # released when the run ended
+        pass
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("getpass.getuser", lambda: "ada")
+    assert default_scratch() == str(tmp_path / "blockzoo-cluster-ada")
+
+
+@pytest.mark.parametrize("override", ["setting", "=tryout", "+=1"])
+def test_a_malformed_setting_override_is_one_line_before_anything_runs(override, capsys):
+    from blockzoo.cluster.__main__ import main
+
+    assert main(["run", "-S", override]) == 2
+    assert capsys.readouterr().err.startswith("error: -S takes KEY=VALUE")
+
+
+def timing_repo(root: Path) -> Path:
+    """A two-cell DVC pipeline, run once: its benchmark stage writes a record timed busy where a busy-CELL file
+    says the machine was busy (the injected load), here for A."""
+    root.mkdir()
+    dvc(root, "init", "--no-scm", "-q")
+    (root / "write.py").write_text("import json, os, sys\nopen(f'metrics/benchmark/{sys.argv[1]}.json', 'w').write("
+                                   "json.dumps({'benchmark': {'busy': os.path.exists(f'busy-{sys.argv[1]}')}}))\n")
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "benchmark": {"matrix": {"cell": ["A", "B"]}, "cmd": "python write.py ${item.cell}", "deps": ["write.py"],
+                      "outs": [{"metrics/benchmark/${item.cell}.json": {"cache": False}}]},
+        "aggregate": {"cmd": "python -c \"open('board.txt', 'w').write('x')\"", "deps": ["metrics/benchmark"],
+                      "outs": [{"board.txt": {"cache": False}}]}}}))
+    (root / "metrics" / "benchmark").mkdir(parents=True)
+    (root / "busy-A").touch()
+    dvc(root, "repro")
+    (root / "busy-A").unlink()  # the machine is quiet from now on
+    return root
+
+
+def test_a_latency_timed_busy_is_timed_again_once_the_machine_is_quiet(tmp_path, capsys):
+    from blockzoo.cluster.driver import dvc as driver_dvc
+    from blockzoo.cluster.retime import busy_timings, retime
+
+    root = timing_repo(tmp_path / "repo")
+    assert busy_timings(root) == ["benchmark@A"]
+    load, slept = [0.9, 0.6, 0.05], []  # others' CPU share, as the machine goes quiet
+    code = retime(root, 600, lambda *a: driver_dvc(root, *a), others_share=lambda: load.pop(0), sleep=slept.append,
+                  clock=lambda: 0.0)
+    out = capsys.readouterr().out
+    assert code == 0 and slept == [10.0, 10.0] and not load
+    assert "timing again 1 latencies measured busy: benchmark@A" in out
+    assert "Running stage 'benchmark@A'" in out and "Running stage 'aggregate'" in out
+    assert "Running stage 'benchmark@B'" not in out  # timed quiet: kept
+    assert busy_timings(root) == [] and stages_run(dvc(root, "repro")) == set()
+
+    # A machine that stays busy: nothing runs, one line says so, the cell stays marked
+    (root / "metrics" / "benchmark" / "A.json").write_text(json.dumps({"benchmark": {"busy": True}}))
+    calls, now = [], iter(range(0, 10_000, 10))
+    assert retime(root, 60, lambda *a: calls.append(a), others_share=lambda: 0.7, sleep=lambda s: None,
+                  clock=lambda: float(next(now))) == 1
+    assert calls == [] and busy_timings(root) == ["benchmark@A"]
+    assert "other processes use 70% of the CPUs): 1 latencies stay marked (benchmark@A); run `make retime`" in (
+        capsys.readouterr().out)
+
+
+def test_why_names_the_block_file_or_setting_that_changed_a_cells_spec():
+    from blockzoo.cluster.why import spec_changes, status_reason
+
+    def spec(sha="a", train=None, torch="2.0"):
+        fingerprint = {"source": "user_blocks/my_block.py", "sha256": sha, "libraries": {"torch": torch}}
+        base = {"source": "blockzoo/blocks/resnet.py", "sha256": "r", "libraries": {"torch": torch}}
+        return {"cell": {"name": "MyBlock-mid", "blocks": {"MyBlock": fingerprint, "ResNetBasicBlock": base}},
+                "cell_train": train or {}}
+
+    assert spec_changes(spec(), spec()) == []
+    assert spec_changes(spec(), spec(sha="b")) == ["user_blocks/my_block.py changed (MyBlock)"]
+    assert spec_changes(spec(), spec(train={"lr": 0.05})) == ["its block_settings train changed"]
+    assert spec_changes(spec(), spec(torch="2.1")) == ["the library versions of MyBlock changed",
+                                                      "the library versions of ResNetBasicBlock changed"]
+    assert spec_changes(None, spec()) == ["a new cell (no spec in pipeline/cells/ yet)"]
+    reason = status_reason([{"changed deps": {"pipeline/cells/MyBlock-mid.json": "modified", "stages/train.py":
+                                              "modified"}}, {"changed params": {"train.epochs": "modified"}}])
+    assert reason == "deps stages/train.py (modified); params train.epochs (modified)"

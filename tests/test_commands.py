@@ -413,3 +413,18 @@ def test_help_and_cheap_errors_come_before_the_torch_imports(tmp_path):
             assert answer["code"] == 2 and answer["err"].startswith("error: ") and answer["err"].count("\n") == 1, \
                 (name, answer)
         assert not answer["torch"], f"{name}: torch was imported before the answer"
+
+
+def test_an_unknown_block_is_refused_before_torch_is_imported():
+    from blockzoo.blocks.registry import _REGISTRY, list_available_blocks
+    from blockzoo.names import BUILTIN_BLOCKS
+
+    list_available_blocks()  # loads the built-in modules; other tests may have registered user blocks beside them
+    builtin = sorted(name for name, entry in _REGISTRY.items() if entry.module.startswith("blockzoo.blocks."))
+    assert sorted(BUILTIN_BLOCKS) == builtin and len(builtin) == 11
+    script = ("import sys\nfrom blockzoo.{command}.__main__ import main\ncode = main({argv!r})\n"
+              "assert 'torch' not in sys.modules, 'torch imported'\nprint(code)")
+    for command, argv in (("profile", ["NoSuch", "--position", "mid"]), ("train", ["NoSuch", "--position", "mid"])):
+        proc = subprocess.run([sys.executable, "-c", script.format(command=command, argv=argv)], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.stdout.strip() == "2" and proc.stderr.startswith("error: unknown block 'NoSuch'"), proc.stderr

@@ -112,7 +112,7 @@ def test_leaderboard_accuracy_ranks_and_position_sensitivity():
     assert board["blocks"]["ResNetBasicBlock"]["position_sensitivity"] == 0
     # gain over the baseline: 0.0 early, +0.05 late -> 5 points
     assert board["blocks"]["RepMixer"]["position_sensitivity"] == pytest.approx(5.0)
-    assert board["trained_runs"] == 5
+    assert board["trained_runs"] == 4  # the baseline's one run (shown at two positions), RepMixer's three completed
     # every column of a cell is in the table (results/leaderboard.csv), seed counts included
     table = leaderboard_table(results.parse_results(results.results_csv(records))).set_index("cell")
     assert (table.loc["RepMixer@early", "seeds_completed"], table.loc["RepMixer@early", "seeds_diverged"]) == (2, 1)
@@ -146,6 +146,17 @@ def test_the_tracked_leaderboard_is_small_and_the_table_has_every_column():
     assert {"seeds_completed", "val_acc_mean", "params", "flops_deploy", "latency_b1_ms_p10", "latency_ms",
             "throughput", "busy"} <= set(table.columns)
     assert table["latency_b1_ms_p90"].tolist() == [45.0] * 3
+
+
+def test_a_latency_timed_busy_is_kept_apart_from_the_headline_latencies():
+    records = [benchmark_record(None, 816.0, busy=True), benchmark_record(None, 1.6, busy=False)
+               | {"block": "RepMixer", "cell": "RepMixer-mid", "position": "mid"}]
+    records = [results.at_position(records[0], "mid"), records[1]]
+    records += [train_record("ResNetBasicBlock", "mid", 0, 0.6), train_record("RepMixer", "mid", 0, 0.5)]
+    cells = board_of(results.parse_results(results.results_csv(results.merge_records(records))))["cells"]
+    assert cells["ResNetBasicBlock@mid"]["latency_b1_ms"] is None
+    assert cells["ResNetBasicBlock@mid"]["latency_b1_ms_busy"] == 816.0
+    assert cells["RepMixer@mid"]["latency_b1_ms"] == 1.6 and "latency_b1_ms_busy" not in cells["RepMixer@mid"]
 
 
 def test_noise_check_of_the_baseline_measured_at_every_position():

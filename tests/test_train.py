@@ -435,3 +435,13 @@ def test_a_checkpoint_that_cannot_be_resumed_from_is_kept_aside(killed, tmp_path
         assert f"{path.relative_to(out_dir)} cannot be resumed from: {problem}" in err, err
         aside = list(out_dir.glob(f"{path.name}.broken-*"))
         assert len(aside) == 1 and aside[0].read_bytes() == content and aside[0].name in err
+
+
+def test_the_progress_bar_counts_epochs_from_one():
+    from types import SimpleNamespace
+
+    from blockzoo.train.run import EpochProgressBar
+
+    bar = EpochProgressBar()
+    bar._trainer = SimpleNamespace(max_epochs=2)
+    assert [bar._get_train_description(epoch).strip() for epoch in (0, 1)] == ["Epoch 1/2", "Epoch 2/2"]

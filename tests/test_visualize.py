@@ -259,18 +259,21 @@ def test_latency_figures_draw_the_spread_mark_busy_cells_and_hollow_noisy_leads(
     path = tmp_path / "results.csv"
     write_results_csv(path, _noisy_records())
     frame = read_results(path)
-    frame["benchmark.busy"] = frame["cell"] == "RepMixer-mid"  # set here: the schema may not have it yet
+    frame["benchmark.busy"] = frame["cell"] == "RepMixer-late"  # on the frontier if it were quiet
     draw_all(frame, None, tmp_path / "plots")
     spread = pd.read_csv(tmp_path / "plots" / "data" / "latency_vs_flops.csv").set_index("cell")
-    assert spread["busy"].to_dict() == {cell: cell == "RepMixer@mid" for cell in spread.index}
+    assert spread["busy"].to_dict() == {cell: cell == "RepMixer@late" for cell in spread.index}
     assert (spread["latency_p10"] < spread["latency_ms"]).all() and (spread["latency_p90"] > spread["latency_ms"]).all()
     for name, bars in (("latency_vs_flops", "Vertical bars"), ("accuracy_vs_latency", "Horizontal bars")):
         fig = kept_figures[name]
         caption = _caption(fig)
         assert f"{bars}: the latency's 10th-90th percentile" in caption
-        assert "machine was busy" in caption and "RepMixer@mid" in caption
+        assert "machine was busy" in caption and "RepMixer@late" in caption
         assert sum(line.get_marker() == "x" for line in fig.axes[0].lines) == 1  # one busy cell, one x
     data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_latency.csv")
+    assert data.set_index("cell")["busy"].sum() == 1  # RepMixer@late, on the frontier when quiet, is left out of it
+    assert not data.loc[data["busy"], "pareto"].any() and data["pareto"].any()
+    assert "left out of the Pareto frontier until `make retime`" in _caption(kept_figures["accuracy_vs_latency"])
     assert not data.loc[~data["pareto"], "within_noise"].any()  # only frontier points can be
     front = data[data["pareto"]].sort_values("latency_ms")
     assert front["within_noise"].tolist() == within_noise(front["latency_p10"], front["latency_p90"]).tolist()
@@ -357,3 +360,14 @@ def test_cli_empty_results_and_default_folder(tmp_path, capsys, results_csv, mon
     monkeypatch.chdir(tmp_path)
     assert main([str(results_csv)]) == 0
     assert (tmp_path / "figures" / "accuracy_vs_latency.png").is_file()  # ./figures, as the README says
+
+
+def test_every_latency_timed_busy_draws_no_latency_frontier(tmp_path):
+    path = tmp_path / "results.csv"
+    write_results_csv(path, _noisy_records())
+    frame = read_results(path)
+    frame["benchmark.busy"] = True
+    draw_all(frame, None, tmp_path / "plots")
+    data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_latency.csv")
+    assert len(data) and not data["pareto"].any()
+    assert pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_flops.csv")["pareto"].any()  # FLOPs are not timed

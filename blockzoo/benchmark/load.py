@@ -56,3 +56,11 @@ def _machine_cpu_s() -> float | None:
         return None
     user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def others_cpu_share_now(window_s: float = 2.0) -> float | None:
+    """Other processes' share of the machine's CPUs over the next `window_s` seconds (this process sleeps);
+    None where /proc/stat cannot be read. Above BUSY_OTHERS_SHARE, a latency timed now would be marked busy."""
+    with LoadWatch(threads=1) as watch:
+        time.sleep(window_s)
+    return watch.load.others_cpu_share

@@ -59,7 +59,7 @@ def benchmark_cell(cell: Cell, settings: BenchmarkSettings | None = None) -> dic
         print(f"warning: {cell.name}: latency measured "
               + ("while other processes used " f"{quality['others_cpu_share']:.0%} of the CPUs" if quality["busy"]
                  else f"with a spread over {SPREAD_TARGET:.0%} after {max(m.rounds for m in deploy)} rounds")
-              + "; marked in the results, re-run it on a quiet machine (dvc repro -f -s benchmark@...)",
+              + "; marked in the results (`make retime` times it again when the machine is quiet)",
               file=sys.stderr)
     deploy_b1, deploy_large = measured["deploy", 1].stats, measured["deploy", batch_size].stats
     train_b1, train_large = measured["train", 1].stats, measured["train", batch_size].stats

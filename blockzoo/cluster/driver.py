@@ -1,5 +1,7 @@
 """The driver of a cluster run: shared stages here, one Ray task per stale cell, the results restored by DVC.
 
+0. One run at a time per checkout (a lock in .dvc/tmp); params.yaml is composed from conf/ with the -S overrides,
+   as `dvc exp run` does, and sent to the workers with the run.
 1. The workspace must equal its commit (workers check the commit out), apart from the pipeline's outputs.
 2. The shared stages (download, cells) run here with `dvc repro`; their run-cache entries, and those of the
    other up-to-date stages a stale cell needs (a trained cell under a stale `dynamic`), go to the remote.
@@ -10,17 +12,22 @@
 """
 from __future__ import annotations
 
+import fcntl
+import getpass
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from blockzoo.cluster.plan import Pipeline, dvc_repo, git, is_cell, repo_root, uncommitted
+from blockzoo.cluster.plan import Pipeline, dvc_repo, git, is_cell, repo_root, uncommitted, uncommitted_error
 from blockzoo.cluster.settings import ClusterSettings
 from blockzoo.cluster.worker import CellFailed, Job, WorkerError, dvc_env, push_entry, run_cell
 from blockzoo.errors import BlockzooError
@@ -35,6 +42,7 @@ class Options:
     remote: str | None = None  # the DVC remote's name; None: the default remote
     jobs: int | None = None  # cells running at once, at most
     scratch: str | None = None  # the scratch folder on every node
+    overrides: list[str] = field(default_factory=list)  # -S KEY=VALUE, as `dvc exp run` takes them
 
 
 @dataclass
@@ -48,15 +56,60 @@ class Outcome:
 def run(options: Options) -> int:
     root = repo_root(Path.cwd())
     os.chdir(root)  # DVC reads stage paths from the working directory
+    with one_run_per_checkout(root):
+        compose_params(root, options.overrides)
+        return run_locked(root, options)
+
+
+@contextmanager
+def one_run_per_checkout(root: Path) -> Iterator[None]:
+    """Hold .dvc/tmp/blockzoo-cluster.lock while the run lives; a second run in the same checkout stops at once."""
+    path = root / ".dvc" / "tmp" / "blockzoo-cluster.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            pid = lock.read().strip() or "unknown"
+            raise BlockzooError(f"another `python -m blockzoo.cluster run` is running in this checkout (pid {pid}); "
+                                "wait for it to end (or stop it), then run this again") from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+
+
+def compose_params(root: Path, overrides: list[str]) -> None:
+    """params.yaml from conf/ and the overrides, checked before it is written (scripts/compose_params.py)."""
+    spec = importlib.util.spec_from_file_location("compose_params", root / "scripts" / "compose_params.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.compose(list(overrides), root)
+    if overrides:
+        print(f"params.yaml composed from conf/ with {' '.join(overrides)}")
+
+
+def default_scratch() -> str:
+    """$TMPDIR/blockzoo-cluster-$USER: one user's runs share a node's DVC cache, other users' never touch it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return str(Path(os.environ.get("TMPDIR", "/tmp")) / f"blockzoo-cluster-{re.sub(r'[^A-Za-z0-9_.-]', '_', user)}")
+
+
+def run_locked(root: Path, options: Options) -> int:
     settings = ClusterSettings.from_dict((yaml.safe_load((root / "params.yaml").read_text()) or {}).get("cluster"))
     pipeline = Pipeline(root, options.targets)
     try:
         outputs = pipeline.outputs()
         changed = uncommitted(root, outputs)
         if changed:
-            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-            raise BlockzooError(f"the workspace differs from its commit in {', '.join(changed[:3])}{more}: workers "
-                                "check out the commit, so commit (or stash) these changes first")
+            raise uncommitted_error(root, changed)
         remote, remote_config = choose_remote(pipeline, options)
         shared = pipeline.shared()
     finally:
@@ -79,8 +132,8 @@ def run(options: Options) -> int:
     own_cache = remote == LOCAL_REMOTE  # the workers' remote is this checkout's cache: nothing to send or fetch
     publish(root, upstream, None if own_cache else remote)
     job = Job(commit=git(root, "rev-parse", "HEAD").strip(), remote=remote, remote_config=remote_config,
-              scratch=options.scratch or str(Path(os.environ.get("TMPDIR", "/tmp")) / "blockzoo-cluster"),
-              outputs=tuple(outputs))
+              scratch=options.scratch or default_scratch(), outputs=tuple(outputs),
+              params=(root / "params.yaml").read_text())
     outcome = run_on_ray(cells, needs, job, settings, options, bundle_of(root))
     if not own_cache:
         fetch_results(root, [tuple(done["entry"]) for done in outcome.done.values()], remote)

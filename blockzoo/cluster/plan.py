@@ -49,12 +49,30 @@ def repo_root(start: Path) -> Path:
 
 
 def uncommitted(root: Path, outputs: list[str]) -> list[str]:
-    """Files that differ from HEAD (or are untracked and not ignored), except the pipeline's own outputs."""
+    """Files that differ from HEAD (or are untracked and not ignored), except the pipeline's own outputs and the
+    other results beside them (another setting's cells, which no worker reads) and params.yaml (the driver composes
+    it and sends it to the workers). Untracked files under user_blocks/ and conf/ come first: a new block's file."""
     status = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all")
-    paths = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
-    generated = ("dvc.lock", *outputs)
-    return [path for path in paths
-            if not any(path == out or path.startswith(out.rstrip("/") + "/") for out in generated)]
+    entries = [(entry[:2], entry[3:]) for entry in status.split("\0") if len(entry) > 3]
+    generated = ("dvc.lock", "params.yaml", *outputs)
+    folders = {str(Path(out).parent) for out in outputs} - {"."}  # results of other cells land beside these
+    changed = [(code, path) for code, path in entries
+               if not any(path == out or path.startswith(out.rstrip("/") + "/") for out in generated)
+               and not any(path.startswith(folder + "/") for folder in folders)]
+    new_input = [path for code, path in changed if code == "??" and path.startswith(("user_blocks/", "conf/"))]
+    return new_input + [path for _, path in changed if path not in new_input]
+
+
+def uncommitted_error(root: Path, changed: list[str]) -> BlockzooError:
+    """The one line for a workspace that differs from its commit: the first file named is the one that matters."""
+    first = changed[0]
+    if first.startswith(("user_blocks/", "conf/")) and not git(root, "ls-files", "--", first).strip():
+        return BlockzooError(f"{first} is not committed (git does not track it), and the workers check out the commit: "
+                             f"`git add {first}` and commit it first" + (f" ({len(changed) - 1} other files differ "
+                                                                         "too)" if len(changed) > 1 else ""))
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return BlockzooError(f"the workspace differs from its commit in {', '.join(changed[:3])}{more}: workers "
+                         "check out the commit, so commit (or stash) these changes first")
 
 
 class Pipeline:

@@ -37,6 +37,7 @@ class Job:
     remote_config: dict  # ... and its config (url and options), as the driver has it
     scratch: str  # the scratch folder on each node (created where missing)
     outputs: tuple[str, ...] = ()  # every output of the pipeline: a checkout starts without them
+    params: str | None = None  # the driver's params.yaml (composed from the commit's conf/ and the run's -S)
 
 
 class CellFailed(Exception):
@@ -71,6 +72,8 @@ def run_cell(stage: str, job: Job, bundle: bytes, threads: int | None) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)  # held while this task lives; a dead task's checkout is swept
         try:
             check_out(job.commit, bundle, scratch, checkout, job.outputs)
+            if job.params is not None:
+                (checkout / "params.yaml").write_text(job.params)
             configure_dvc(checkout, job, scratch / "cache")
             ran = repro(stage, checkout, log, threads)
             entry = push_result(stage, checkout, job.remote)

@@ -67,16 +67,25 @@ def fetch(name: str, root: str | Path, *, url: str | None = None, archive: str |
     if _is_complete(name, target, fingerprint):
         return target
 
+    created = [folder for folder in (root, *root.parents) if not folder.exists()]  # deepest first
     root.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_temp_folders(root)
-    with tempfile.TemporaryDirectory(dir=root, prefix=f"{_TMP_PREFIX}{name}-{os.getpid()}-") as tmp:
-        tmp = Path(tmp)
-        if name in CIFAR_CLASSES:
-            staged = _stage_cifar(name, tmp, url=url, archive=archive, md5=md5)
-        else:
-            staged = _stage_fashion(tmp, url=url, folder=archive)
-        (staged / _MARKER).write_text(json.dumps({"dataset": name, "verified": fingerprint}) + "\n")
-        _move_into_place(staged, target, trash=tmp / "replaced")
+    try:
+        _remove_abandoned_temp_folders(root)
+        with tempfile.TemporaryDirectory(dir=root, prefix=f"{_TMP_PREFIX}{name}-{os.getpid()}-") as tmp:
+            tmp = Path(tmp)
+            if name in CIFAR_CLASSES:
+                staged = _stage_cifar(name, tmp, url=url, archive=archive, md5=md5)
+            else:
+                staged = _stage_fashion(tmp, url=url, folder=archive)
+            (staged / _MARKER).write_text(json.dumps({"dataset": name, "verified": fingerprint}) + "\n")
+            _move_into_place(staged, target, trash=tmp / "replaced")
+    except BaseException:  # no network, a bad archive, Ctrl-C: the folders made here go again while empty
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
     return target
 
 

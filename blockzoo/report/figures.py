@@ -9,8 +9,8 @@
 
 Counts (FLOPs, parameters) are ticked in K / M / G. Latency carries its p10-p90 spread as error bars, and
 a frontier point whose latency lead over the next is within that spread is drawn hollow; a latency timed on
-a busy machine (benchmark.busy) gets an x beside its point. Markers that would cover each other are drawn
-side by side (labels.dodge), and every such mark is explained in the caption.
+a busy machine (benchmark.busy) gets an x beside its point and is left out of the frontier. Markers that
+would cover each other are drawn side by side (labels.dodge), and every such mark is explained in the caption.
 
 Rows not trained yet (no test accuracy) are left out of the accuracy figures; diverged runs
 (train.status == "diverged") are left out of every mean and listed in a footnote. Figures that
@@ -119,8 +119,8 @@ def _marks_lines(shown: pd.DataFrame, latency_axis: str | None) -> list[str]:
                      "percentile over the timed iterations (the benchmark's noise).")
     if latency_axis and shown["busy"].any():
         lines.append("x beside a point: the machine was busy while its latency was timed (benchmark.busy); that "
-                     "latency is not trusted: re-run the benchmark on an idle machine ("
-                     + ", ".join(shown.loc[shown["busy"], "cell"]) + ").")
+                     "latency is not trusted and is left out of the Pareto frontier until `make retime` times it "
+                     "again on a quiet machine (" + ", ".join(shown.loc[shown["busy"], "cell"]) + ").")
     return lines
 
 
@@ -145,7 +145,11 @@ def _accuracy_scatter(summary: Summary, x: str, title: str, xlabel: str, measure
     shown = cells[(cells["n_seeds"] > 0) & cells[x].notna() & (cells[x] > 0)].reset_index(drop=True)
     acc, err = shown["test_acc"].to_numpy() * 100, shown["test_acc_std"].to_numpy() * 100
     xerr = _spread_err(shown, x)
-    front = pareto_front(np.column_stack([shown[x].to_numpy(), acc]))
+    # a latency timed on a busy machine is drawn (marked) but left out of the frontier until it is re-timed
+    eligible = ~shown["busy"].to_numpy(dtype=bool) if x == "latency_ms" else np.ones(len(shown), dtype=bool)
+    front = np.zeros(len(shown), dtype=bool)
+    if eligible.any():
+        front[eligible] = pareto_front(np.column_stack([shown[x].to_numpy(), acc])[eligible])
     index = np.flatnonzero(front)[np.argsort(shown[x].to_numpy()[front], kind="stable")]
     noisy = np.zeros(len(shown), dtype=bool)
     if xerr is not None:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from blockzoo.settings import DataSettings, TrainSettings
 
     # everything that needs no torch is checked before the seconds of its imports
-    cli.check_block_spec(args.block)
+    cli.check_block_spec(args.block, args.block_module)
     cli.check_position(args.position)
     data = DataSettings(dataset=args.dataset, **{field: getattr(args, option) for option, field in DATA_OPTIONS.items()
                                                  if hasattr(args, option)})

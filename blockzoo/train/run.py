@@ -29,7 +29,7 @@ from typing import Any
 import lightning as L
 import timm
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 
 from blockzoo import atomic, results
 from blockzoo.cell import Cell, resolve_device
@@ -42,6 +42,17 @@ from blockzoo.settings import DataSettings, TrainSettings
 from blockzoo.train.allocator import keep_freed_memory
 from blockzoo.train.module import Diverged, EpochLoader, LiveLogger, ScaffoldModule
 from blockzoo.train.recipes import Recipe, resolve_recipe
+
+
+class EpochProgressBar(RichProgressBar):
+    """Lightning's rich bar with epochs counted from 1: a 2-epoch run shows "Epoch 1/2", then "Epoch 2/2"
+    (Lightning's own counts both numbers from 0: "Epoch 0/1", "Epoch 1/1")."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        text = f"Epoch {current_epoch + 1}"
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs > 0:
+            text += f"/{self.trainer.max_epochs}"
+        return f"{text:{len(self.validation_description)}}"  # as wide as "Validation": no flicker
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,8 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     trainer = L.Trainer(
         accelerator=device.type, devices=[device.index or 0] if device.type == "cuda" else 1,
         precision=resolved.precision, max_epochs=settings.epochs, limit_train_batches=steps_per_epoch,
-        logger=logger, callbacks=[best, latest, *callbacks], log_every_n_steps=steps_per_epoch,
+        logger=logger, callbacks=[best, latest, *([EpochProgressBar()] if progress else []), *callbacks],
+        log_every_n_steps=steps_per_epoch,
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=progress,
         benchmark=device.type == "cuda" and not recipe.deterministic, deterministic=recipe.deterministic,
         default_root_dir=out,
