@@ -12,9 +12,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from macro_stage import macro_cell_from_params
+
 from cell_stage import cell_from_params
 from common import ROOT, BlockzooError, cli_errors, stage_params
-from macro_stage import macro_cell_from_params
 from run_dir import training_into
 
 from blockzoo import atomic, results
