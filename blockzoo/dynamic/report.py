@@ -133,7 +133,7 @@ def drop_rates(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame = frame[order]
     label_width = 0.065 * max(len(name) for name in frame.index)  # inches of the run labels at this font
     with matplotlib.rc_context(FONT):
-        fig = new_figure(max(7.5, 2.4 + label_width + 0.5 * len(order)), max(3.2, 1.9 + 0.4 * len(frame)))
+        fig = new_figure(max(7.5, 2.4 + label_width + 0.5 * len(order)), max(3.6, 1.9 + 0.4 * len(frame)))
         ax = fig.add_subplot()
         image = ax.imshow(frame.to_numpy(dtype=float), vmin=0, vmax=1, cmap="magma_r", aspect="auto")
         ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
@@ -142,7 +142,7 @@ def drop_rates(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             if value == value:
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if value > 0.5 else "black")
-        fig.colorbar(image, ax=ax, label="fraction of test images that skip the block", shrink=0.9)
+        fig.colorbar(image, ax=ax, label="share of test images\nthat skip the block", shrink=0.9)
         ax.spines[:].set_visible(False)
         fig.suptitle("How often each block is dropped, per run", x=0.01, ha="left", fontweight="bold",
                      fontsize=FONT["axes.titlesize"])
