@@ -143,6 +143,16 @@ def test_blockdrop_learns_on_fashion_mnist(trained_cell):
     assert large["test_acc"] >= static_acc - 0.03, (large["test_acc"], static_acc)
     assert large["flops_per_image_mean"] <= large["flops_static"]
     assert (trained_cell[2] / "gamma-large" / "images_by_blocks.png").is_file()
+    # the record says which epoch and stage were selected, and what every epoch scored at the run's gamma
+    history = json.loads(large["history"])
+    assert [e["stage"] for e in history] == ["curriculum"] * 3 + ["finetune"] * 2
+    chosen = next(e for e in history if e["epoch"] == large["best_epoch"])
+    assert chosen["stage"] == large["selected_stage"] and chosen["val_reward"] == pytest.approx(large["val_reward"])
+    assert chosen["val_reward"] == max(e["val_reward"] for e in history if e["decided"] == 6)
+    # a policy that loses more than 5 points says so; one within 3 does not
+    assert large["accuracy_warning"] == ""
+    assert bool(small["accuracy_warning"]) == (small["test_acc_static"] - small["test_acc"] > 0.05)
+    assert 0 < large["break_even"] < 1 and large["flops_blockdrop_static"] > large["flops_static"]
 
 
 def test_cli_says_which_command_trains_a_missing_cell(tmp_path):
