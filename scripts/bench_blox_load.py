@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from blockzoo.environment import cpu_model  # noqa: E402
+
 FORMATS = (".blox", ".pickle", ".csv")
 CHILD = """
 import json, sys, time, tracemalloc
@@ -59,16 +61,6 @@ def measure(what: str, folder: Path, ext: str, extended: bool, runs: int) -> dic
     memory = child(what, folder, ext, extended, True)
     return {"seconds": statistics.median(r["seconds"] for r in times), "rows": times[0]["rows"],
             "peak_mib": memory["peak_mib"], "kept_mib": memory["kept_mib"]}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
