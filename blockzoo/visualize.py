@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.check_input_file(args.curves, "--curves", "curves file", "run the aggregate stage, or leave out --curves")
     cli.check_output_dir(args.out, "--out")
     cli.check_output_dir(args.out / "data", "--out")  # the PNGs go to --out, their data to --out/data
+    import pandas as pd
+
     from blockzoo.report.curves import read_curves
     from blockzoo.report.figures import draw_all
     from blockzoo.report.summary import check_latency_column
@@ -45,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if curves_path is None and (args.results.parent / "curves.csv").is_file():
         curves_path = args.results.parent / "curves.csv"
     curves = read_curves(curves_path) if curves_path is not None else None
-    for path in draw_all(frame, curves, args.out, latency_column=args.latency_column):
+    board = args.results.parent / "leaderboard.csv"
+    leaderboard = pd.read_csv(board) if board.is_file() else None
+    for path in draw_all(frame, curves, args.out, leaderboard=leaderboard, latency_column=args.latency_column):
         print(f"wrote {path}")
     return 0
 

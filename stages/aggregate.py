@@ -108,7 +108,7 @@ def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: 
         dataset = macro_dataset(ROOT / metrics_dir, ROOT / curves_dir, [*cells, *macro_cells], seeds, params["zoo"])
         leaderboard["macro"] = dataset.leaderboard()
     atomic.write_json(ROOT / leaderboard_json, leaderboard)
-    written = draw_all(frame, curves if len(curves) else None, ROOT / figures_dir)
+    written = draw_all(frame, curves if len(curves) else None, ROOT / figures_dir, leaderboard=table)
     if dynamic is not None:
         from blockzoo.dynamic.report import draw_dynamic
 

@@ -82,6 +82,15 @@ def dodge(fig: Figure, ax, points_xy, artists) -> np.ndarray:
     return offsets
 
 
+def mark_beside(fig: Figure, ax, points_xy, offsets, which, at: tuple[float, float], style: dict) -> None:
+    """A small mark (style: Line2D keywords) `at` (dx, dy) points from each point where `which` is True, after
+    dodging (offsets: dodge's), so that it sits beside its own marker and leaves its colour and shape visible."""
+    points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+    for i in np.flatnonzero(np.asarray(which, dtype=bool)):
+        dx, dy = np.asarray(offsets[i], dtype=float) + at
+        ax.plot(*points_xy[i], transform=shifted(fig, ax, dx, dy), zorder=5, clip_on=False, **style)
+
+
 def shifted(fig: Figure, ax, dx: float, dy: float):
     """The data transform of ax moved by (dx, dy) points on screen."""
     return ax.transData + ScaledTranslation(dx / 72.0, dy / 72.0, fig.dpi_scale_trans)

@@ -26,13 +26,12 @@ BASELINE_COLOUR = "#000000"
 POSITION_MARKERS = {"early": "o", "mid": "s", "late": "^"}
 EXTRA_MARKERS = ("D", "v", "P", "X", "<", ">")
 FRONTIER_COLOUR = "#9a9a9a"
-POSITION_COLOURS = {"early": "#c6dbef", "mid": "#6baed6", "late": "#2171b5"}
+POSITION_COLOURS = {"early": "#9ecae1", "mid": "#4292c6", "late": "#08519c"}
 BASELINE_MARK = "#d95f02"  # orange: stands out on the blue bars and from the black error bars
 
 SI_UNITS = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
 FONT = {"font.size": 9, "axes.titlesize": 11, "axes.labelsize": 9.5, "legend.fontsize": 8, "legend.title_fontsize": 8.5,
         "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "axes.spines.top": False, "axes.spines.right": False}
-
 
 
 def block_colours(blocks: Sequence[str]) -> dict[str, object]:
@@ -59,26 +58,65 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+class Caption:
+    """The caption at the bottom of a figure: its space reserved when it is made, for its lines and for any
+    `optional` lines that may be added once the figure is laid out (e.g. a note on dodged markers, known only
+    after dodging), so that the figure is laid out, and drawn, once. `write` puts the text in."""
+
+    def __init__(self, fig: Figure, lines: Sequence[str], optional: Sequence[str] = (), fontsize: float = 8.0):
+        self.fig, self.lines, self.fontsize = fig, list(lines), fontsize
+        self.width_chars = int(fig.get_figwidth() * 72 / (fontsize * 0.56))
+        reserved = len(self._wrapped([*self.lines, *optional]))
+        self.height = (fontsize * 1.35 / 72 / fig.get_figheight()) * reserved + 0.012 if reserved else 0.0
+        if reserved:
+            fig.get_layout_engine().set(rect=(0, self.height, 1, 1 - self.height))
+
+    def _wrapped(self, lines: Sequence[str]) -> list[str]:
+        return [w for line in lines if line for w in textwrap.wrap(line, self.width_chars, subsequent_indent="  ")]
+
+    def write(self, extra: Sequence[str] = ()) -> None:
+        wrapped = self._wrapped([*self.lines, *extra])
+        if wrapped:
+            self.fig.text(0.008, self.height - 0.006, "\n".join(wrapped), ha="left", va="top",
+                          fontsize=self.fontsize, color="#333333", linespacing=1.35)
+
+
 def caption(fig: Figure, lines: Sequence[str], fontsize: float = 8.0) -> None:
     """Reserve the bottom of the figure for caption lines (wrapped to its width) and write them there."""
-    width_chars = int(fig.get_figwidth() * 72 / (fontsize * 0.56))
-    wrapped = [w for line in lines if line for w in textwrap.wrap(line, width_chars, subsequent_indent="  ")]
-    if not wrapped:
-        return
-    line_h = fontsize * 1.35 / 72 / fig.get_figheight()
-    height = line_h * len(wrapped) + 0.012
-    fig.get_layout_engine().set(rect=(0, height, 1, 1 - height))
-    fig.text(0.008, height - 0.006, "\n".join(wrapped), ha="left", va="top", fontsize=fontsize, color="#333333",
-             linespacing=1.35)
+    Caption(fig, lines, fontsize=fontsize).write()
+
+
+def header(text: str) -> Line2D:
+    """A legend entry without a mark: a bold heading (or, empty, a gap) between groups of entries."""
+    return Line2D([], [], linestyle="", marker="", label=text)
+
+
+def legend_outside(owner, handles: Sequence) -> None:
+    """The house legend: outside on the right of the axes (or of the figure's panels, owner a Figure), headers
+    (header()) in bold."""
+    if isinstance(owner, Figure):
+        legend = owner.legend(handles=handles, loc="outside right upper", frameon=False, alignment="left")
+    else:
+        legend = owner.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                              borderaxespad=0.0, handletextpad=0.5, labelspacing=0.45, alignment="left")
+    for handle, text in zip(handles, legend.get_texts(), strict=False):
+        if isinstance(handle, Line2D) and not handle.get_marker() and handle.get_linestyle() in ("", "None"):
+            text.set_fontweight("bold")
+
+
+def title(ax, text: str) -> None:
+    ax.set_title(text, loc="left", fontweight="bold")
+
+
+def grid(ax, axis: str = "both") -> None:
+    ax.grid(True, axis=axis, which="major", color="#e5e5e5", lw=0.7, zorder=0)
+    ax.set_axisbelow(True)
 
 
 def scatter_legends(
     ax, colours: dict, markers: dict, blocks: Sequence[str], positions: Sequence[str], extra: Sequence = ()
 ) -> None:
     """One legend outside the axes (right): blocks by colour, then positions by marker, then extras."""
-    def header(text: str) -> Line2D:
-        return Line2D([], [], linestyle="", marker="", label=text)
-
     handles = [header("Block (colour)")]
     handles += [Line2D([], [], color=colours[b], marker="o", linestyle="", markersize=6.5,
                        label=b + (" (baseline)" if b == BASELINE else ""))
@@ -88,11 +126,7 @@ def scatter_legends(
                 for p in positions]
     if extra:
         handles += [header("")] + list(extra)
-    legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0.0,
-                       handletextpad=0.5, labelspacing=0.45)
-    for handle, text in zip(handles, legend.get_texts(), strict=False):
-        if not handle.get_marker() and handle.get_linestyle() in ("", "None") and text.get_text():
-            text.set_fontweight("bold")
+    legend_outside(ax, handles)
 
 
 def maybe_log(ax, axis: str, values) -> bool:
