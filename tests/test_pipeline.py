@@ -206,7 +206,7 @@ def test_bad_settings_stop_with_one_line_and_lose_nothing(repo):
     # (every key and value is checked by tests/test_settings.py; here, that the pipeline stops on them)
     for override, message in (
         ("block=NoSuchBlock", "unknown block 'NoSuchBlock'"),
-        ("train.batch_size=0", "train.batch_size must be a positive integer, got 0"),
+        ("train.batch_size=0", "train.batch_size must be an integer from 1 to 8192 (images per batch), got 0"),
         ("+train.epoch=3", "unknown setting 'train.epoch'; did you mean 'train.epochs'?"),
     ):
         proc = dvc(repo, "exp", "run", "-S", override, check=False)
