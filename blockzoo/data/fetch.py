@@ -104,7 +104,7 @@ def verified_marker(name: str, root: str | Path) -> dict | None:
 
 
 def _supply_hint(name: str) -> str:
-    return (f"download it elsewhere and set data.archive in conf/config.yaml (or -S data.archive=PATH, or "
+    return (f"download it elsewhere and set data.archive in conf/setting/default.yaml (or -S data.archive=PATH, or "
             f"--data-archive) to the {get_dataset_info(name).archive}, or set data.url (or --data-url) to a mirror")
 
 
