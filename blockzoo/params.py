@@ -7,6 +7,7 @@ PipelineSettings.check_with_the_library imports the block registry, when it runs
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,6 +231,5 @@ def _listed_once(key: str, values) -> None:
         seen.add(value)
 
 
-_SECTIONS = {"train": TrainSettings, "data": DataSettings, "scaffold": ScaffoldSpec, "profile": ProfileSettings,
-             "benchmark": BenchmarkSettings, "macro": MacroSettings, "dynamic": DynamicSettings,
+_SECTIONS = {**{f.name: f.metadata["section"] for f in dataclasses.fields(PipelineSettings) if "section" in f.metadata},
              "cluster": ClusterSettings}

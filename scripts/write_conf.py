@@ -83,7 +83,9 @@ def entries(cls, indent: str, keys=None) -> list[str]:
         above, beside = comments.get(f.name, ([], ""))
         out += [f"{indent}# {line}".rstrip() for line in above]
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        line = f"{indent}{f.name}: {f.metadata.get('resolver') or value_text(default, indent)}".replace(": \n", ":\n")
+        value = f.metadata.get("resolver") or value_text(default, indent)
+        one_item_a_line = value.startswith("\n")
+        line = f"{indent}{f.name}:{value}" if one_item_a_line else f"{indent}{f.name}: {value}"
         if beside:
             line = f"{line.ljust(COMMENT_COLUMN - 1)} # {beside}"
         out.append(line)
@@ -102,8 +104,8 @@ def render() -> str:
             out += entries(PipelineSettings, "", keys=[f.name])
             continue
         out.append("")
-        out += [f"# {line}".rstrip() for line in inspect.cleandoc(section.__doc__ or "").splitlines()
-                if section.__doc__ and not section.__doc__.startswith(section.__name__ + "(")]
+        written_doc = section.__doc__ and not section.__doc__.startswith(section.__name__ + "(")  # not dataclass's
+        out += [f"# {line}".rstrip() for line in inspect.cleandoc(section.__doc__).splitlines()] if written_doc else []
         out.append(f"{f.name}:")
         out += entries(section, "  ", getattr(section, "USER_KEYS", None))
     return "\n".join(out) + "\n"
