@@ -56,9 +56,9 @@ def section(cls: type[Settings]):
     return field(default=None, metadata={"section": cls})
 
 
-def computed(resolver: str, source: str):
+def computed(resolver: str, source: str, empty=()):
     """A field conf/config.yaml computes with a resolver of conf/hydra_plugins/ (never set by hand)."""
-    return field(default=(), metadata={"resolver": resolver, "from": source})
+    return field(default=empty, metadata={"resolver": resolver, "from": source})
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class PipelineSettings(Settings):
                                       "zoo, block, positions and block_settings")
     macro_cells: tuple[str, ...] = computed("${blockzoo_macro_cells:${zoo},${macro},${cells}}", "macro and the cells")
     # The digest of conf/ this file was composed from: a stage stops when conf/ changed since.
-    conf_digest: str = computed("${blockzoo_conf_digest:}", "the files under conf/")
+    conf_digest: str = computed("${blockzoo_conf_digest:}", "the files under conf/", empty="")
     scaffold: dict | None = section(ScaffoldSpec)
     data: dict | None = section(DataSettings)
     train: dict | None = section(TrainSettings)
