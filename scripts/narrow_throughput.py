@@ -5,6 +5,8 @@
 ceiling   the layer-sum ceiling: each of the network's own (leaf) layers timed alone at the training batch,
           forward + backward, summed (blockzoo.train.throughput.layer_times; containers are never timed, so
           nothing counts twice); batch / that sum is the images/s a step could reach if it cost only its layers
+bare      forward + loss + backward + SGD on one fixed batch: the ceiling plus the work between layers (residual
+          adds, loss, optimiser, autograd), without the loader and Lightning
 loop      blockzoo.train.train() on the real dataset with the setting's budget (Lightning, the DeviceLoader, the
           recipe, validation and test): the record's steady throughput, its fraction of the ceiling, and the
           seconds of each part of the call (blockzoo.train.throughput.PhaseTimer)
@@ -118,13 +120,18 @@ def report(runs: int = 3, setting: str = "reference", options: bool = False) -> 
     print(f"decided by: {decided_by(settings)}", flush=True)
     channels_last = resolve(settings).channels_last
     net = cell.build()
-    ceilings, loops = [], []
+    ceilings, loops, bares = [], [], []
+    from narrow_options import bare_step, images_per_s
+
+    step_fn = bare_step(net, settings.batch_size, budget["input_shape"], channels_last=channels_last)
 
     def ceiling() -> None:
-        images_per_s, layers = layer_sum_ceiling(net, settings.batch_size, budget["input_shape"],
-                                                 channels_last=channels_last)
-        ceilings.append((images_per_s, layers))
-        print(f"  measured: layer-sum ceiling {images_per_s:.0f} images/s", flush=True)
+        ceiling_images_per_s, layers = layer_sum_ceiling(net, settings.batch_size, budget["input_shape"],
+                                                         channels_last=channels_last)
+        ceilings.append((ceiling_images_per_s, layers))
+        bares.append(images_per_s(step_fn, settings.batch_size, calls=10))
+        print(f"  measured: layer-sum ceiling {ceiling_images_per_s:.0f} images/s, bare step {bares[-1]:.0f}",
+              flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-narrow-") as tmp:
         work = Path(tmp)
@@ -150,12 +157,15 @@ def report(runs: int = 3, setting: str = "reference", options: bool = False) -> 
           "images/s; "
           f"{step * 1e3:.1f} ms per batch: " + ", ".join(f"{kind} {s / step:.0%}" for kind, s in
                                                          sorted(by_kind.items(), key=lambda kv: -kv[1])[:5]))
+    print(f"bare step (forward, loss, backward, SGD on one batch; no loader, no Lightning), best of 2: "
+          f"{max(bares):.0f} images/s = {max(bares) / best_ceiling:.1%} of the ceiling")
     print(f"full train() loop, median of {len(throughputs)} ({', '.join(f'{t:.0f}' for t in throughputs)}): "
           f"{loop_median:.0f} images/s = {loop_median / best_ceiling:.1%} of the layer-sum ceiling")
     print(f"fixed cost per cell: {sum(fixed.values()):.1f} s = "
           + ", ".join(f"{part} {seconds:.2f}" for part, seconds in fixed.items()))
     print(f"load average now {os.getloadavg()[0]:.2f} (1 min)")
-    return {"ceiling": best_ceiling, "loop": loop_median, "fraction": loop_median / best_ceiling, "fixed": fixed}
+    return {"ceiling": best_ceiling, "bare": max(bares), "loop": loop_median, "fraction": loop_median / best_ceiling,
+            "fixed": fixed}
 
 
 if __name__ == "__main__":
