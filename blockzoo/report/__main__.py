@@ -5,7 +5,7 @@ seeds: from the spread a results table shows, how many seeds each comparison wit
 resolved would need to be resolved (paired t over seeds, at the given power, at Holm's strictest level
 alpha / m over the m comparisons), and the `dvc exp run -S 'seeds=[...]'` line that adds them.
 republish: rebuild a committed reference folder's leaderboard (results/leaderboard.csv, leaderboard.json and
-its cells/, blocks/, architectures/ metrics files) from its committed results, without training anything.
+its cells/, blocks/, macro/ metrics files) from its committed results, without training anything.
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def republish(folder: Path) -> None:
         extra["macro"] = MacroDataset.load(folder / "results" / "macro.csv", zoo).leaderboard()
     publish(frame, curves, folder / "results", folder / "leaderboard.json", folder, extra)
     print(f"republished {folder}: results/leaderboard.csv, leaderboard.json, metrics in cells/, blocks/, "
-          "architectures/")
+          "macro/")
 
 
 def main(argv: list[str] | None = None) -> int:

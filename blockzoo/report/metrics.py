@@ -4,8 +4,10 @@ headline number (lines under 200 characters) and `dvc metrics diff` shows what m
 
 Layout of a metrics folder (metrics/headline in the pipeline, each reference folder itself):
     cells/<cell>.json           acc, ci_low, ci_high, vs_base, verdict, rank, improving, latency_ms, mflops
-    blocks/<block>.json         acc (mean over positions), best (position), sens, sens_low, sens_high
-    architectures/<arch>.json   acc, latency_ms, mflops (runs with macro architectures)
+    blocks/<block>.json         acc (mean over positions), best (position), sens (position sensitivity, points)
+    macro/<architecture>.json   acc, latency_ms, mflops (runs with macro architectures)
+DVC prints one table of the union of the keys, so every new key widens every line: the sensitivity's interval
+(position_sensitivity_ci95_low/high) is in leaderboard.json only; with it the macro reference's lines passed 200.
 The full leaderboard (every cell's headline, the noise check, the dynamic runs, the macro Pareto fronts) is
 leaderboard.json (metrics/leaderboard.json, reference/<name>/leaderboard.json), for reading; DVC does not track
 it as metrics (it flattens into one line of thousands of characters).
@@ -23,7 +25,7 @@ from blockzoo.report.summary import seed_accuracies
 CELL_KEYS = {"acc": ("test_acc_mean", 4), "ci_low": ("test_acc_ci95_low", 4), "ci_high": ("test_acc_ci95_high", 4),
              "vs_base": ("diff_vs_baseline", 4), "verdict": ("verdict", None), "rank": (None, None),
              "improving": ("still_improving", None), "latency_ms": ("latency_b1_ms", 3), "mflops": ("mflops", 2)}
-SECTIONS = ("cells", "blocks", "architectures")
+SECTIONS = ("cells", "blocks", "macro")
 
 
 def cell_metrics(row: dict) -> dict:
@@ -39,9 +41,7 @@ def cell_metrics(row: dict) -> dict:
 
 def block_metrics(summary: dict) -> dict:
     """The metrics file of one block, from build_leaderboard()'s `blocks` entry."""
-    return {"acc": summary["test_acc_mean"], "best": summary["best_position"],
-            "sens": summary["position_sensitivity"], "sens_low": summary.get("position_sensitivity_ci95_low"),
-            "sens_high": summary.get("position_sensitivity_ci95_high")}
+    return {"acc": summary["test_acc_mean"], "best": summary["best_position"], "sens": summary["position_sensitivity"]}
 
 
 def architecture_metrics(entry: dict) -> dict:
@@ -51,12 +51,12 @@ def architecture_metrics(entry: dict) -> dict:
 
 
 def write_metrics(folder: str | Path, table, leaderboard: dict) -> list[Path]:
-    """Write the cells/, blocks/ and architectures/ metrics files of a run into `folder`, replacing what those
+    """Write the cells/, blocks/ and macro/ metrics files of a run into `folder`, replacing what those
     sections held (a cell no longer in the run leaves no stale file); returns the files written."""
     folder = Path(folder)
     files = {"cells": {row["cell"]: cell_metrics(row) for row in table.to_dict("records")},
              "blocks": {block: block_metrics(s) for block, s in leaderboard.get("blocks", {}).items()},
-             "architectures": {arch: architecture_metrics(entry) for arch, entry
+             "macro": {arch: architecture_metrics(entry) for arch, entry
                                in leaderboard.get("macro", {}).get("architectures", {}).items()}}
     written = []
     for section in SECTIONS:
