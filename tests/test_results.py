@@ -117,7 +117,8 @@ def test_leaderboard_accuracy_ranks_and_position_sensitivity():
     # every column of a cell is in the table (results/leaderboard.csv), seed counts included
     table = leaderboard_table(results.parse_results(results.results_csv(records))).set_index("cell")
     assert (table.loc["RepMixer-early", "seeds_completed"], table.loc["RepMixer-early", "seeds_diverged"]) == (2, 1)
-    assert pd.isna(table.loc["RepMixer-late", "test_acc_std"]) and pd.isna(table.loc["RepMixer-late", "test_acc_ci95_low"])
+    late = table.loc["RepMixer-late"]
+    assert pd.isna(late["test_acc_std"]) and pd.isna(late["test_acc_ci95_low"])  # one seed: no std, no interval
 
 
 def benchmark_record(position, latency, p10=None, p90=None, busy=None) -> dict:
@@ -214,3 +215,48 @@ def test_atomic_writes_keep_the_old_file_on_failure_and_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "group.txt").stat().st_mode) == 0o640
+
+
+def three_seed_frame():
+    """The baseline and three cells at mid over seeds 0-2 (the statistics are worked out in the test below)."""
+    accuracies = {"ResNetBasicBlock": (0.70, 0.71, 0.72), "RepMixer": (0.75, 0.76, 0.77),
+                  "MobileOneBlock": (0.60, 0.62, 0.61), "EdgeResidual": (0.69, 0.73, 0.71)}
+    records = [train_record(block, "mid", seed, acc) for block, accs in accuracies.items()
+               for seed, acc in enumerate(accs)]
+    return results.parse_results(results.results_csv(records))
+
+
+def test_the_table_says_which_differences_are_resolved(tmp_path):
+    # paired over seeds 0-2 against the baseline 0.70, 0.71, 0.72:
+    #   RepMixer +0.05 each seed (sd 0: p 0); MobileOneBlock -0.10, -0.09, -0.11 (t = 0.10 / (0.01 / sqrt 3) = 17.32,
+    #   df 2, p = 0.0033); EdgeResidual -0.01, +0.02, -0.01 (mean 0, p 1). Holm over m = 3: 0 <= 0.05/3,
+    #   0.0033 <= 0.05/2, 1 > 0.05: better, worse, not resolved.
+    # intervals of the means (half = 4.3027 s / sqrt 3): baseline (0.6852, 0.7348), RepMixer (0.7352, 0.7848),
+    #   MobileOneBlock (0.5852, 0.6348), EdgeResidual 0.71 +- 0.0497 = (0.6603, 0.7597). MobileOneBlock lies below
+    #   all: 4. RepMixer lies above the baseline and MobileOneBlock: 1-2; the baseline has RepMixer above it and
+    #   MobileOneBlock below: 2-3; EdgeResidual overlaps RepMixer and the baseline: 1-3
+    from blockzoo.report.__main__ import seeds_plan, seeds_text
+    from blockzoo.report.metrics import CELL_KEYS, write_metrics
+
+    table = leaderboard_table(three_seed_frame()).set_index("cell")
+    assert table["verdict"].to_dict() == {"EdgeResidual-mid": "not resolved", "MobileOneBlock-mid": "worse",
+                                          "RepMixer-mid": "better", "ResNetBasicBlock-mid": "baseline"}
+    assert table.loc["MobileOneBlock-mid", "p_value"] == pytest.approx(0.0033, abs=1e-4)
+    assert table.loc["RepMixer-mid", "test_acc_ci95_low"] == pytest.approx(0.76 - 0.024841, abs=1e-6)
+    assert table.loc["MobileOneBlock-mid", "diff_ci95_high"] == pytest.approx(-0.10 + 0.024841, abs=1e-6)
+    ranks = {cell: (int(b), int(w)) for cell, b, w in zip(table.index, table["rank_best"], table["rank_worst"],
+                                                             strict=True)}
+    assert ranks == {"EdgeResidual-mid": (1, 3), "MobileOneBlock-mid": (4, 4), "RepMixer-mid": (1, 2),
+                     "ResNetBasicBlock-mid": (2, 3)}
+    # the metrics files: the same few keys per cell, the rank range printed "1-2"
+    frame = three_seed_frame()
+    table = leaderboard_table(frame)
+    written = write_metrics(tmp_path, table, build_leaderboard(table, None))
+    cell = json.loads((tmp_path / "cells" / "RepMixer-mid.json").read_text())
+    assert list(cell) == list(CELL_KEYS) and cell["rank"] == "1-2" and cell["verdict"] == "better"
+    assert json.loads((tmp_path / "cells" / "MobileOneBlock-mid.json").read_text())["rank"] == "4"
+    assert len(written) == 4 + 4  # 4 cells, 4 blocks
+    # seeds: the one unresolved comparison has a zero difference: no number of seeds resolves it
+    plan, have, m = seeds_plan(frame)
+    assert [(e["cell"], e["seeds_needed"]) for e in plan] == [("EdgeResidual-mid", None)] and have == [0, 1, 2]
+    assert m == 3 and ">1000" in seeds_text(plan, have, m, 0.8, 0.05)

@@ -2,8 +2,8 @@
 
 Two forms of it: `leaderboard_table`, every column per cell (results/leaderboard.csv), the statistics among
 them (blockzoo.report.stats), and `build_leaderboard`, the headline numbers per cell and block
-(metrics/leaderboard.json; blockzoo.report.metrics turns it into the small files DVC tracks as metrics). `noise_check` is how much the benchmark's
-latency varies: the baseline network is the same network at every position.
+(metrics/leaderboard.json; blockzoo.report.metrics turns it into the small files DVC tracks as metrics).
+`noise_check` is how much the benchmark's latency varies: the baseline network is the same network at every position.
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ COST_COLUMNS = {
 }
 # The headline of a cell in metrics/leaderboard.json and the digits kept (None: not a number): costs in the
 # deploy form, latency at batch 1 (what the figures show).
-HEADLINE = {"test_acc_mean": 4, "test_acc_std": 4, "test_acc_ci95_low": 4, "test_acc_ci95_high": 4, "diff_vs_baseline": 4,
-            "p_value": 4, "verdict": None, "rank_best": 0, "rank_worst": 0, "still_improving": None,
-            "latency_b1_ms": 2, "mflops": 1, "params_m": 3}
+HEADLINE = {"test_acc_mean": 4, "test_acc_std": 4, "test_acc_ci95_low": 4, "test_acc_ci95_high": 4,
+            "diff_vs_baseline": 4, "p_value": 4, "verdict": None, "rank_best": 0, "rank_worst": 0,
+            "still_improving": None, "latency_b1_ms": 2, "mflops": 1, "params_m": 3}
 STATS_COLUMNS = ["test_acc_ci95_low", "test_acc_ci95_high", "diff_vs_baseline", "diff_ci95_low", "diff_ci95_high",
                  "p_value", "verdict", "rank_best", "rank_worst", "still_improving"]
 
