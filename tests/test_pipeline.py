@@ -120,7 +120,7 @@ def test_pipeline_end_to_end(repo):
             assert (repo / path).is_file(), path
         assert (repo / "runs" / f"{cell}-s0" / "checkpoints" / "last.ckpt").is_file()
     board = leaderboard(repo)
-    assert set(board["cells"]) == {f"{b}@{p}" for b in ("ResNetBasicBlock", "MobileOneBlock")
+    assert set(board["cells"]) == {f"{b}-{p}" for b in ("ResNetBasicBlock", "MobileOneBlock")
                                    for p in ("early", "late")}
     early, late = board["cells"]["ResNetBasicBlock-early"], board["cells"]["ResNetBasicBlock-late"]
     assert early["test_acc_mean"] == late["test_acc_mean"] and early["rank_best"] == late["rank_best"]
