@@ -139,11 +139,11 @@ def test_draw_all_means_exclude_diverged_and_frontier_matches(drawn):
     data = pd.read_csv(out / "data" / "accuracy_vs_latency.csv").set_index("cell")
     block, position, _ = DIVERGED
     kept = frame[(frame["block"] == block) & (frame["position"] == position) & (frame["train.status"] == "completed")]
-    assert data.loc[f"{block}@{position}", "n_seeds"] == len(SEEDS) - 1
-    assert data.loc[f"{block}@{position}", "test_acc"] == pytest.approx(kept["train.test_acc"].mean(), abs=1e-6)
-    assert data.loc[f"{block}@{position}", "test_acc_std"] == pytest.approx(kept["train.test_acc"].std(ddof=1),
+    assert data.loc[f"{block}-{position}", "n_seeds"] == len(SEEDS) - 1
+    assert data.loc[f"{block}-{position}", "test_acc"] == pytest.approx(kept["train.test_acc"].mean(), abs=1e-6)
+    assert data.loc[f"{block}-{position}", "test_acc_std"] == pytest.approx(kept["train.test_acc"].std(ddof=1),
                                                                             abs=1e-6)
-    assert summarize(frame).diverged == [f"{block}@{position} seed {DIVERGED[2]}"]  # the figures' footnote
+    assert summarize(frame).diverged == [f"{block}-{position} seed {DIVERGED[2]}"]  # the figures' footnote
     bars = pd.read_csv(out / "data" / "accuracy_by_position.csv")
     assert bars["block"].iloc[0] == "EdgeResidual"  # sorted by mean accuracy, best first
     assert bars.groupby("block")["position"].apply(list).eq([list(POSITIONS)] * len(BLOCKS)).all()
@@ -169,10 +169,10 @@ def test_one_seed_and_partly_trained_results(tmp_path):
     write_results_csv(path, records)
     frame = read_results(path)
     summary = summarize(frame)
-    assert summary.n_seeds == (1, 1) and summary.untrained == ["EdgeResidual@mid"]
+    assert summary.n_seeds == (1, 1) and summary.untrained == ["EdgeResidual-mid"]
     draw_all(frame, None, tmp_path / "plots")
     data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_flops.csv")
-    assert data["cell"].tolist() == ["RepMixer@mid", "ResNetBasicBlock@mid"] and data["test_acc_std"].isna().all()
+    assert data["cell"].tolist() == ["RepMixer-mid", "ResNetBasicBlock-mid"] and data["test_acc_std"].isna().all()
     assert (tmp_path / "plots" / "accuracy_by_position.png").is_file()
 
 
@@ -262,16 +262,16 @@ def test_latency_figures_draw_the_spread_mark_busy_cells_and_hollow_noisy_leads(
     frame["benchmark.busy"] = frame["cell"] == "RepMixer-late"  # on the frontier if it were quiet
     draw_all(frame, None, tmp_path / "plots")
     spread = pd.read_csv(tmp_path / "plots" / "data" / "latency_vs_flops.csv").set_index("cell")
-    assert spread["busy"].to_dict() == {cell: cell == "RepMixer@late" for cell in spread.index}
+    assert spread["busy"].to_dict() == {cell: cell == "RepMixer-late" for cell in spread.index}
     assert (spread["latency_p10"] < spread["latency_ms"]).all() and (spread["latency_p90"] > spread["latency_ms"]).all()
     for name, bars in (("latency_vs_flops", "Vertical bars"), ("accuracy_vs_latency", "Horizontal bars")):
         fig = kept_figures[name]
         caption = _caption(fig)
         assert f"{bars}: the latency's 10th-90th percentile" in caption
-        assert "machine was busy" in caption and "RepMixer@late" in caption
+        assert "machine was busy" in caption and "RepMixer-late" in caption
         assert sum(line.get_marker() == "x" for line in fig.axes[0].lines) == 1  # one busy cell, one x
     data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_latency.csv")
-    assert data.set_index("cell")["busy"].sum() == 1  # RepMixer@late, on the frontier when quiet, is left out of it
+    assert data.set_index("cell")["busy"].sum() == 1  # RepMixer-late, on the frontier when quiet, is left out of it
     assert not data.loc[data["busy"], "pareto"].any() and data["pareto"].any()
     assert "left out of the Pareto frontier until `make retime`" in _caption(kept_figures["accuracy_vs_latency"])
     assert not data.loc[~data["pareto"], "within_noise"].any()  # only frontier points can be
