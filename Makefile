@@ -48,8 +48,10 @@ lint: $(STAMP)
 test: $(STAMP) test-data lint
 	$(VENV)/bin/python -m pytest
 
-# Compose params.yaml from conf/ (as `dvc exp run` does) after editing conf/; commit both.
+# Write conf/config.yaml from the settings classes, then compose params.yaml from conf/ (as `dvc exp run`
+# does): after changing a default or a file under conf/setting/; commit what changed.
 params: $(STAMP)
+	$(VENV)/bin/python scripts/write_conf.py
 	$(VENV)/bin/python scripts/compose_params.py
 
 clean-venv:

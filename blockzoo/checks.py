@@ -2,9 +2,11 @@
 
 A settings class is a frozen dataclass deriving from `Settings`. Each field's annotation gives its
 type (int, float, bool, str, a Literal of choices, or any of them | None) and its metadata an
-optional `check`, e.g. ``epochs: int = field(default=50, metadata=POSITIVE)``. Building one, from
-Python or from a dict of user settings (`from_dict`), validates every field; errors name the field
-as `<section>.<field>` (the params.yaml key) and say what to do. No torch here.
+optional `check`, e.g. ``epochs: int = field(default=50, metadata=between(1, 1000, "epochs of one run"))``.
+Building one, from Python or from a dict of user settings (`from_dict`), validates every field; errors name the
+field as `<section>.<field>` (the params.yaml key) and say what to do. An integer's range is a `Range` in its
+field's metadata, the one place it is written: the commands' options take it from there (blockzoo.cli.bounded).
+No torch here.
 """
 from __future__ import annotations
 
@@ -61,6 +63,29 @@ NON_NEGATIVE = {"check": non_negative}
 
 
 @dataclasses.dataclass(frozen=True)
+class Range:
+    """An integer setting's range and why it is that; a value outside it (not null) is refused."""
+
+    low: int
+    high: int
+    why: str
+
+    def __call__(self, value) -> str | None:
+        return None if value is None or self.low <= value <= self.high else self.rule()
+
+    def rule(self) -> str:
+        return f"must be an integer from {self.low} to {self.high} ({self.why})"
+
+
+def between(low: int, high: int, why: str) -> dict:
+    """A field's metadata for an integer in [low, high]."""
+    return {"check": Range(low, high, why)}
+
+
+SEED = Range(0, 2**32 - 1, "seeds are 32-bit: numpy's and Lightning's")
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     """Base of every settings class; SECTION names it in error messages (params.yaml's key)."""
 
@@ -78,6 +103,11 @@ class Settings:
     @classmethod
     def _key(cls, name: str) -> str:
         return f"{cls.SECTION}.{name}" if cls.SECTION else name
+
+    @classmethod
+    def limit(cls, name: str) -> Range:
+        """The Range of integer field `name` (a command's option takes it from here)."""
+        return next(field.metadata["check"] for field in dataclasses.fields(cls) if field.name == name)
 
     @classmethod
     def keys(cls) -> list[str]:

@@ -15,31 +15,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from blockzoo.checks import Range
 from blockzoo.errors import BlockzooError
 from blockzoo.names import BUILTIN_BLOCKS, POSITIONS, split_block_spec
+from blockzoo.settings import DataSettings, ScaffoldSpec
 
 if TYPE_CHECKING:
     from blockzoo.cell import Cell
 
-SCAFFOLD_OPTIONS = {"num_blocks": 3, "base_channels": 64}
-CPUS = os.cpu_count() or 1
-SEED_MAX = 2**32 - 1
-
-# option -> (lowest, highest, why): numbers with a natural range, refused at once outside it
-LIMITS = {
-    "num_blocks": (1, 32, "blocks per stage; the benchmark's scaffold has 3"),
-    "base_channels": (1, 1024, "channels of the early stage, x4 in the late one; the benchmark's scaffold has 64"),
-    "batch_size": (1, 8192, "images per batch"),
-    "memory_batch_size": (1, 8192, "images per batch"),
-    "warmup": (0, 10_000, "untimed iterations before the timed ones"),
-    "repeats": (1, 10_000, "timed iterations per round; a round is timed again until it is steady"),
-    "threads": (1, CPUS, f"torch threads; this machine has {CPUS} CPUs"),
-    "epochs": (1, 1000, "epochs of one training run; the benchmark's recipes train 50"),
-    "seed": (0, SEED_MAX, "seeds are 32-bit: numpy's and Lightning's"),
-    "split_seed": (0, SEED_MAX, "seeds are 32-bit: numpy's and Lightning's"),
-    "val_size": (1, 1_000_000, "images held out of the training set"),
-    "limit_train_batches": (1, 1_000_000, "batches per epoch"),
-}
+SCAFFOLD_OPTIONS = {name: getattr(ScaffoldSpec(), name) for name in ScaffoldSpec.USER_KEYS}  # option -> default
 
 
 MAX_SCAFFOLD_PARAMS = 500_000_000  # the benchmark's scaffold has 4.5M; a network past this takes minutes to build
@@ -51,17 +35,17 @@ def scaffold_params(num_blocks: int, base_channels: int) -> int:
     return 18 * (1 + 4 + 16) * base_channels**2 * num_blocks
 
 
-def bounded(name: str):
-    """An argparse type: an integer in LIMITS[name]'s range; out of it, a message saying why the range is that."""
-    low, high, why = LIMITS[name]
+def bounded(limit: Range):
+    """An argparse type: an integer in a setting's range (e.g. TrainSettings.limit("epochs"), written once in its
+    field); out of it, a message saying why the range is that."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high} ({why}), got {value}")
+        if limit(value):
+            raise argparse.ArgumentTypeError(f"{limit.rule()}, got {value}")
         return value
 
     return parse
@@ -198,7 +182,6 @@ def scaffold_from_args(args: argparse.Namespace):
     """The ScaffoldSpec the scaffold options name (checked; no torch), and the block module files checked to be
     files."""
     from blockzoo.data.catalogue import get_dataset_info
-    from blockzoo.settings import ScaffoldSpec
 
     for module in args.block_module:
         if str(module).endswith(".py"):
@@ -217,11 +200,12 @@ def scaffold_from_args(args: argparse.Namespace):
 def add_scaffold_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("scaffold (defaults are docs/blocks.md's)")
     for name, default in SCAFFOLD_OPTIONS.items():
-        low, high, _ = LIMITS[name]
-        group.add_argument(f"--{name.replace('_', '-')}", type=bounded(name), default=default, metavar="N",
-                           help=f"{low}-{high}, default {default}")
-    group.add_argument("--dataset", default="cifar100",
-                       help="the dataset the network is for: its classes and channels (default cifar100)")
+        limit = ScaffoldSpec.limit(name)
+        group.add_argument(f"--{name.replace('_', '-')}", type=bounded(limit), default=default, metavar="N",
+                           help=f"{limit.low}-{limit.high}, default {default}")
+    dataset = DataSettings().dataset
+    group.add_argument("--dataset", default=dataset,
+                       help=f"the dataset the network is for: its classes and channels (default {dataset})")
     p.add_argument("--block-module", action="append", default=[], metavar="MODULE",
                    help="a .py file, a folder of them or an importable module that registers blocks with "
                         "@register_block (repeatable)")

@@ -11,6 +11,7 @@ import sys
 
 from blockzoo import cli
 from blockzoo.errors import BlockzooError, cli_errors
+from blockzoo.settings import BenchmarkSettings, ProfileSettings
 
 
 def parse_list(text: str | None, default: list[str], what: str) -> list[str]:
@@ -82,19 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", metavar="A,B", help="comma-separated block names (default: every registered block)")
     parser.add_argument("--positions", metavar="P,Q", help="comma-separated positions (default: early,mid,late)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    for name, help_text in (("batch-size", "the large benchmark batch (default: cpu 32, cuda 256)"),
-                            ("warmup", "untimed iterations (default: cpu 2, cuda 20)"),
-                            ("repeats", "timed iterations per round (default: cuda 100, cpu as many as fill 0.3 s)"),
-                            ("memory-batch-size", "batch of the memory measurement (default: cpu 8, cuda 64)")):
-        parser.add_argument(f"--{name}", type=cli.bounded(name.replace("-", "_")), metavar="N", help=help_text)
-    parser.add_argument("--threads", type=cli.bounded("threads"), metavar="N",
+    for settings, name, help_text in (
+            (BenchmarkSettings, "batch-size", "the large benchmark batch (default: cpu 32, cuda 256)"),
+            (BenchmarkSettings, "warmup", "untimed iterations (default: cpu 2, cuda 20)"),
+            (BenchmarkSettings, "repeats", "timed iterations per round (default: cuda 100, cpu as many as fill 0.3 s)"),
+            (ProfileSettings, "memory-batch-size", "batch of the memory measurement (default: cpu 8, cuda 64)")):
+        parser.add_argument(f"--{name}", type=cli.bounded(settings.limit(name.replace("-", "_"))), metavar="N",
+                            help=help_text)
+    parser.add_argument("--threads", type=cli.bounded(BenchmarkSettings.limit("threads")), metavar="N",
                         help="torch intra-op threads for the benchmark")
     parser.add_argument("--output", metavar="PATH", help="write the merged records here as results.csv")
     cli.add_scaffold_options(parser)
     args = parser.parse_args(argv)
 
     from blockzoo.names import POSITIONS
-    from blockzoo.settings import BenchmarkSettings, ProfileSettings
 
     # everything that needs no torch is checked before the seconds of its imports
     chosen = None if args.blocks is None else [cli.check_block_spec(b, args.block_module)

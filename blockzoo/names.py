@@ -3,7 +3,7 @@
 No torch here (the Hydra resolver in conf/hydra_plugins/ loads this file on its own).
 
 A *block spec* is a registered block name, optionally with one of its variants: "InvertedResidual"
-or "InvertedResidual.fixed". A *cell* is one network of the benchmark: a block spec placed at one
+or "InvertedResidual.uniform". A *cell* is one network of the benchmark: a block spec placed at one
 position of the scaffold, the other stages built from the baseline block. Its name is
 "<block spec>-<position>", except for the network made of the baseline block alone, which is the
 same at every position and is named after the baseline: "ResNetBasicBlock".
@@ -26,7 +26,7 @@ _BLOCK_SPEC = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\.(?P<variant>[A-Z
 
 
 def split_block_spec(spec: str) -> tuple[str, str | None]:
-    """("InvertedResidual", "fixed") from "InvertedResidual.fixed"; ValueError when it is not a block spec."""
+    """("InvertedResidual", "uniform") from "InvertedResidual.uniform"; ValueError when it is not a block spec."""
     match = _BLOCK_SPEC.fullmatch(str(spec))
     if match is None:
         raise ValueError(f"'{spec}' is not a block name (letters, digits and _, optionally .variant)")

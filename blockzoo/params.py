@@ -1,23 +1,27 @@
-"""params.yaml as a whole: every key and value of a pipeline run checked, with one line naming the first bad
+"""params.yaml as a whole: its top-level settings (what the pipeline measures), each default written once here
+beside blockzoo.settings' sections, and every key and value of a run checked, with one line naming the first bad
 one (the cells stage runs this before any cell, and scripts/compose_params.py before it writes params.yaml).
-No torch at import: the check of the dataset's source (blockzoo.data.fetch.check_source) and
-PipelineSettings.check_with_the_library import what they need when they run.
+conf/config.yaml is generated from PipelineSettings (scripts/write_conf.py): its fields in their order, a
+section's fields where the field names a section, comments as in blockzoo.settings. No torch: only
+PipelineSettings.check_with_the_library imports the block registry, when it runs.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blockzoo.checks import Settings, check_known_keys, closest_hint
 from blockzoo.cluster.settings import ClusterSettings
-from blockzoo.data.catalogue import DataSettings
+from blockzoo.data.catalogue import check_source, check_val_size
 from blockzoo.errors import BlockzooError
 from blockzoo.macro.space import macro_cells
 from blockzoo.names import (
     ALL_BLOCKS,
     BASELINE_BLOCK,
+    BUILTIN_BLOCKS,
     POSITIONS,
     block_spec,
     check_measures_something,
@@ -26,11 +30,13 @@ from blockzoo.names import (
 )
 from blockzoo.settings import (
     BenchmarkSettings,
+    DataSettings,
     DynamicSettings,
     MacroSettings,
     ProfileSettings,
     ScaffoldSpec,
     TrainSettings,
+    cpu_dtype_problem,
     train_settings,
 )
 
@@ -45,27 +51,54 @@ class BlockSettings(Settings):
     train: dict | None = None  # training settings for this block's cells only (keys of `train`)
 
 
+def section(cls: type[Settings]):
+    """A field holding a section of params.yaml (validated by `cls`; conf/config.yaml lists `cls`'s fields)."""
+    return field(default=None, metadata={"section": cls})
+
+
+def computed(resolver: str, source: str, empty=()):
+    """A field conf/config.yaml computes with a resolver of conf/hydra_plugins/ (never set by hand)."""
+    return field(default=empty, metadata={"resolver": resolver, "from": source})
+
+
 @dataclass(frozen=True)
 class PipelineSettings(Settings):
     """The whole of params.yaml, validated: one line naming the first bad key or value."""
 
     SECTION = ""
 
-    zoo: tuple[str, ...] = ()
+    # The blocks benchmarked. Adding your block: register it in a module under user_blocks/ and add its
+    # name to zoo (conf/setting/default.yaml holds this project's own choices; docs/settings.md).
+    zoo: tuple[str, ...] = ("ResNetBasicBlock", "ResNetBottleneck", "InvertedResidual", "UniversalInvertedBottleneck",
+                            "EdgeResidual", "MBConvLNBlock", "MobileOneBlock", "ReparamLargeKernelConv", "RepMixer",
+                            "GhostBottleneckV3", "DYMicroBlock")
+    # Which blocks this run measures: all (the zoo), or one block name, measured beside the baseline
+    # (ResNetBasicBlock): `dvc exp run -S block=GhostBottleneckV3`.
     block: str = ALL_BLOCKS
-    positions: tuple[str, ...] = POSITIONS
-    seeds: tuple[int, ...] = ()
-    cells: tuple[str, ...] = ()
-    macro_cells: tuple[str, ...] = ()
-    conf_digest: str = ""
-    block_settings: dict | None = None
-    macro: dict | None = None
-    dynamic: dict | None = None
-    scaffold: dict | None = None
-    data: dict | None = None
-    train: dict | None = None
-    profile: dict | None = None
-    benchmark: dict | None = None
+    positions: tuple[str, ...] = POSITIONS  # the stages a block is placed at
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # one training run per seed and cell
+    # Per-block settings, by block name:
+    #   variant: one of the block's named variants (docs/blocks.md); its cells are distinct cells.
+    #            uniform   (InvertedResidual, UniversalInvertedBottleneck, EdgeResidual, GhostBottleneckV3):
+    #                      the mid stage's configuration at every position, no position confound
+    #            identity  (ResNetBasicBlock, ResNetBottleneck): identity shortcut where the shapes match
+    #   train:   training settings (keys of `train` below) for this block's cells only, e.g. {lr: 0.05}
+    block_settings: dict | None = field(default_factory=dict)
+    macro: dict | None = section(MacroSettings)
+    dynamic: dict | None = section(DynamicSettings)
+    # The networks measured, each distinct network once (the baseline network, the same at every
+    # position, once): computed from zoo, block, positions and block_settings, and the macro
+    # architectures that are not among them. Do not set.
+    cells: tuple[str, ...] = computed("${blockzoo_cells:${zoo},${block},${positions},${block_settings}}",
+                                      "zoo, block, positions and block_settings")
+    macro_cells: tuple[str, ...] = computed("${blockzoo_macro_cells:${zoo},${macro},${cells}}", "macro and the cells")
+    # The digest of conf/ this file was composed from: a stage stops when conf/ changed since.
+    conf_digest: str = computed("${blockzoo_conf_digest:}", "the files under conf/", empty="")
+    scaffold: dict | None = section(ScaffoldSpec)
+    data: dict | None = section(DataSettings)
+    train: dict | None = section(TrainSettings)
+    profile: dict | None = section(ProfileSettings)
+    benchmark: dict | None = section(BenchmarkSettings)
     cluster: dict | None = None
 
     @classmethod
@@ -99,16 +132,22 @@ class PipelineSettings(Settings):
         for key, values in (("zoo", self.zoo), ("positions", self.positions), ("seeds", self.seeds)):
             _listed_once(key, values)
         data = DataSettings.from_dict(self.data)
-        from blockzoo.data.fetch import check_source  # what the download stage would reject, before DVC runs it
-
-        check_source(data.dataset, **data.fetch_options())
+        check_source(data.dataset, **data.fetch_options())  # what the download stage would reject, before DVC runs
+        if data.md5 is None and data.info.train_images:  # the official data: its size is known before the download
+            try:
+                check_val_size(data.dataset, data.val_size, data.info.train_images)
+            except BlockzooError as exc:
+                raise BlockzooError(f"data.val_size: {exc}") from None
         root = Path(data.root)
         if not data.root or root.is_absolute() or ".." in root.parts:  # dvc.yaml: the output ${data.root}/<dataset>
             raise BlockzooError(f"data.root must be a folder inside this repository (a relative path, e.g. data), "
                                 f"got {data.root!r}")
         ScaffoldSpec.for_dataset(self.scaffold, data.info)
         ProfileSettings.from_dict(self.profile)
-        BenchmarkSettings.from_dict(self.benchmark)
+        benchmark = BenchmarkSettings.from_dict(self.benchmark)
+        if benchmark.device == "cpu" and cpu_dtype_problem(benchmark.dtype):  # auto and cuda: known on the machine
+            raise BlockzooError(f"benchmark.dtype {benchmark.dtype} with benchmark.device cpu: "
+                                f"{cpu_dtype_problem(benchmark.dtype)}")
         ClusterSettings.from_dict(self.cluster)
         self.train_settings(None)
         run_blocks = [BASELINE_BLOCK, *self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])]
@@ -149,12 +188,16 @@ class PipelineSettings(Settings):
                                 "macro: params.yaml is generated from conf/; edit conf/ and run `dvc exp run` "
                                 "(or `make params`)")
 
+    def needs_the_registry(self) -> bool:
+        """True when a block the run names is not a built-in one, or has a variant: only the block registry
+        (torch) can check those (check_with_the_library)."""
+        names = [*self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])]
+        return any(name not in BUILTIN_BLOCKS or self.block_settings_of(name).variant for name in names)
+
     def check_with_the_library(self) -> None:
-        """The checks that import the library's torch modules (the cells stage and compose_params run them, after
-        importing the modules of the user's blocks): every block the run names is registered, with the variant
-        block_settings gives it; the validation hold-out fits the official training set; the benchmark's dtype runs on
-        its device, where that is known before the run (cpu; auto and cuda are resolved on the machine that times
-        the cell)."""
+        """The check that imports the block registry (torch; the cells stage runs it, and compose_params where
+        needs_the_registry, after importing the modules of the user's blocks): every block the run names is
+        registered, with the variant block_settings gives it."""
         from blockzoo.blocks.registry import get_block
 
         for key, names in (("zoo", self.zoo), ("block", [self.block] if self.block != ALL_BLOCKS else [])):
@@ -166,24 +209,6 @@ class PipelineSettings(Settings):
                 except BlockzooError as exc:
                     where = f"block_settings.{name}.variant" if variant and "variant" in str(exc) else key
                     raise BlockzooError(f"{where}: {exc}") from None
-        data = DataSettings.from_dict(self.data)
-        if data.md5 is None and data.info.train_images:  # the official data: its size is known before the download
-            from blockzoo.data.splits import check_val_size
-
-            try:
-                check_val_size(data.dataset, data.val_size, data.info.train_images)
-            except BlockzooError as exc:
-                raise BlockzooError(f"data.val_size: {exc}") from None
-        benchmark = BenchmarkSettings.from_dict(self.benchmark)
-        if benchmark.device == "cpu":
-            import torch
-
-            from blockzoo.benchmark.latency import check_dtype
-
-            try:
-                check_dtype(benchmark.dtype, torch.device("cpu"))
-            except BlockzooError as exc:
-                raise BlockzooError(f"benchmark.dtype {benchmark.dtype} with benchmark.device cpu: {exc}") from None
 
     def block_settings_of(self, block: str) -> BlockSettings:
         values = (self.block_settings or {}).get(block) or {}
@@ -206,6 +231,5 @@ def _listed_once(key: str, values) -> None:
         seen.add(value)
 
 
-_SECTIONS = {"train": TrainSettings, "data": DataSettings, "scaffold": ScaffoldSpec, "profile": ProfileSettings,
-             "benchmark": BenchmarkSettings, "macro": MacroSettings, "dynamic": DynamicSettings,
+_SECTIONS = {**{f.name: f.metadata["section"] for f in dataclasses.fields(PipelineSettings) if "section" in f.metadata},
              "cluster": ClusterSettings}

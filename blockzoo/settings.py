@@ -1,8 +1,10 @@
-"""Every setting a measurement can have: name, type, default and check, defined once (no torch here).
+"""Every setting the library takes, each written once here: its name, type, default, range and comment.
 
-The library takes these objects; the pipeline builds them from params.yaml (blockzoo.params checks the
-whole file), the commands from their options. params.yaml is composed from the commented files in
-conf/, which document each key for users.
+conf/config.yaml is generated from these classes (scripts/write_conf.py, run by `make params`): a field's
+default is its value there, and the comments beside and above a field are its comments there; a class's
+docstring heads its section. The pipeline builds these objects from params.yaml (blockzoo.params checks the
+whole file), the commands from their options (which take their ranges from here). No torch here.
+docs/settings.md draws the path from a setting to a stage.
 """
 from __future__ import annotations
 
@@ -10,25 +12,29 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from blockzoo.checks import (
     NON_NEGATIVE,
     POSITIVE,
+    SEED,
     Settings,
+    between,
     check_known_keys,
     fraction,
     non_negative_number,
     positive_number,
 )
-from blockzoo.data.catalogue import DatasetInfo, DataSettings
+from blockzoo.data.catalogue import DATASETS, DatasetInfo
 from blockzoo.errors import BlockzooError
 
-__all__ = ["BenchmarkSettings", "DataSettings", "DynamicSettings", "MacroSettings", "ProfileSettings", "ScaffoldSpec",
-           "TrainSettings", "train_settings"]  # DataSettings lives with the dataset catalogue (blockzoo.data.catalogue)
+__all__ = ["BenchmarkSettings", "DataSettings", "DynamicSettings", "MacroSettings",
+           "ProfileSettings", "ScaffoldSpec", "TrainSettings", "train_settings"]
 
 Precision = Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
 DType = Literal["float32", "fp32", "bfloat16", "bf16", "float16", "fp16"]
+BATCH = between(1, 8192, "images per batch")
+BATCHES = between(1, 1_000_000, "batches per epoch")
 
 
 def device_name(value: str) -> str | None:
@@ -41,22 +47,56 @@ DEVICE = {"check": device_name}
 
 @dataclass(frozen=True)
 class ScaffoldSpec(Settings):
-    """The scaffold network's shape (docs/blocks.md); params.yaml's `scaffold` sets the first two, the dataset
-    the rest."""
+    """The scaffold network every block is placed in (docs/blocks.md); the dataset sets its classes and
+    channels."""
 
     SECTION = "scaffold"
-    USER_KEYS = ("num_blocks", "base_channels")
+    USER_KEYS: ClassVar[tuple[str, ...]] = ("num_blocks", "base_channels")  # the keys of params.yaml's `scaffold`
 
-    num_blocks: int = field(default=3, metadata=POSITIVE)  # blocks per stage
-    base_channels: int = field(default=64, metadata=POSITIVE)  # channels of the early stage (x2 mid, x4 late)
-    num_classes: int = field(default=100, metadata=POSITIVE)
-    in_chans: int = field(default=3, metadata=POSITIVE)
-    input_size: int = field(default=32, metadata=POSITIVE)
+    # blocks per stage
+    num_blocks: int = field(default=3, metadata=between(1, 32, "blocks per stage; the benchmark's scaffold has 3"))
+    base_channels: int = field(default=64, metadata=between(  # channels of the early stage (mid x2, late x4)
+        1, 1024, "channels of the early stage, x4 in the late one; the benchmark's scaffold has 64"))
+    num_classes: int = field(default=100, metadata=between(1, 1_000_000, "classes"))
+    in_chans: int = field(default=3, metadata=between(1, 64, "image channels"))
+    input_size: int = field(default=32, metadata=between(1, 4096, "px"))
 
     @classmethod
     def for_dataset(cls, scaffold: Mapping[str, Any] | None, dataset: DatasetInfo) -> "ScaffoldSpec":
         check_known_keys(scaffold or {}, cls.USER_KEYS, "scaffold.")
         return cls(**(scaffold or {}), num_classes=dataset.num_classes, in_chans=dataset.in_chans)
+
+
+def dataset_name(value: str) -> str | None:
+    return None if value in DATASETS else f"must be one of {', '.join(DATASETS)}"
+
+
+@dataclass(frozen=True)
+class DataSettings(Settings):
+    """Which dataset, where it comes from, and the validation hold-out."""
+
+    SECTION = "data"
+
+    # cifar100, cifar10 or fashion-mnist (padded to 32x32)
+    dataset: str = field(default="cifar100", metadata={"check": dataset_name})
+    root: str = "data"  # datasets are kept in <root>/<dataset>/
+    url: str | None = None  # a mirror of the official archive (fashion-mnist: of the folder of its 4 files)
+    archive: str | None = None  # a local copy of the archive, or its extracted folder
+    md5: str | None = None  # the md5 of your own archive in the dataset's format
+    # validation images held out of the training set, for model selection
+    val_size: int = field(default=5000, metadata=between(1, 1_000_000, "images held out of the training set"))
+    # picks the hold-out; independent of the training seeds
+    split_seed: int = field(default=0, metadata={"check": SEED})
+    # random: val_size images drawn by torch from split_seed; blox: BLOX's, numpy's permutation of the training
+    # set from split_seed (BLOX: 0), its last val_size images (BLOX: 5,000) the validation set
+    split: Literal["random", "blox"] = "random"
+
+    @property
+    def info(self) -> DatasetInfo:
+        return DATASETS[self.dataset]
+
+    def fetch_options(self) -> dict[str, str | None]:
+        return {"url": self.url, "archive": self.archive, "md5": self.md5}
 
 
 # The recipes' names (their numbers are blockzoo.train.recipes.RECIPES, which a test keeps to these names): not
@@ -74,52 +114,75 @@ class TrainSettings(Settings):
 
     SECTION = "train"
 
+    # sgd (the default, see README), blockzoo (BlockZoo 0.3.0's Adam + plateau) or blox (BLOX's)
     recipe: str = field(default="sgd", metadata={"check": recipe_name})
-    epochs: int = field(default=50, metadata=POSITIVE)
-    batch_size: int = field(default=256, metadata=POSITIVE)
-    lr: float | None = field(default=None, metadata={"check": positive_number})  # used as is, not scaled
-    weight_decay: float | None = field(default=None, metadata={"check": non_negative_number})
-    label_smoothing: float | None = field(default=None, metadata={"check": fraction})
-    device: str = field(default="auto", metadata=DEVICE)
-    precision: Precision = "auto"  # auto: bf16-mixed on a GPU that supports it, else 32-true
+    epochs: int = field(default=50, metadata=between(1, 1000, "epochs of one training run; the benchmark's recipes "
+                                                              "train 50"))
+    batch_size: int = field(default=256, metadata=BATCH)
+    # null: the recipe's (sgd: 0.2 at batch 256, scaled with the batch size); a number is used as is, not scaled
+    lr: float | None = field(default=None, metadata={"check": positive_number})
+    weight_decay: float | None = field(default=None, metadata={"check": non_negative_number})  # null: the recipe's
+    label_smoothing: float | None = field(default=None, metadata={"check": fraction})  # null: the recipe's
+    device: str = field(default="auto", metadata=DEVICE)  # auto (CUDA when there is one), cpu, cuda, cuda:N
+    # auto (bf16-mixed on a GPU that has it, else 32-true), 32-true, bf16-mixed, 16-mixed
+    precision: Precision = "auto"
     channels_last: bool | None = None  # null: on
-    compile: bool = False  # torch.compile the network (its compile time is reported apart from the throughput)
-    limit_train_batches: int | None = field(default=None, metadata=POSITIVE)  # batches per epoch, for smoke tests
+    compile: bool = False  # torch.compile the network; the record gives its compile time apart from throughput
+    limit_train_batches: int | None = field(default=None, metadata=BATCHES)  # cap on batches per epoch (smoke tests)
 
 
 @dataclass(frozen=True)
 class ProfileSettings(Settings):
+    """How FLOPs, parameters and peak memory are measured."""
+
     SECTION = "profile"
 
-    memory_batch_size: int | None = field(default=None, metadata=POSITIVE)  # null: 8 on a CPU, 64 on a GPU
-    device: str = field(default="cpu", metadata=DEVICE)
+    # batch of the peak-memory measurement; null: 8 on a CPU, 64 on a GPU
+    memory_batch_size: int | None = field(default=None, metadata=BATCH)
+    device: str = field(default="cpu", metadata=DEVICE)  # where the memory is measured
 
 
 @dataclass(frozen=True)
 class BenchmarkSettings(Settings):
+    """How inference latency is timed."""
+
     SECTION = "benchmark"
 
-    device: str = field(default="auto", metadata=DEVICE)
-    dtype: DType = "float32"
+    device: str = field(default="auto", metadata=DEVICE)  # auto (CUDA when there is one), cpu, cuda, cuda:N
+    dtype: DType = "float32"  # float32, bfloat16 or float16 (fp32, bf16, fp16)
     channels_last: bool = False
-    batch_size: int | None = field(default=None, metadata=POSITIVE)  # the large batch; null: 32 on a CPU, 256 on a GPU
-    warmup: int | None = field(default=None, metadata=NON_NEGATIVE)  # null: the device's default
-    repeats: int | None = field(default=None, metadata=POSITIVE)  # null: the device's default
-    threads: int | None = field(default=None, metadata=POSITIVE)  # torch intra-op threads; null: torch's
+    # the large batch (batch 1 is always timed too); null: 32 on a CPU, 256 on a GPU
+    batch_size: int | None = field(default=None, metadata=BATCH)
+    # untimed iterations; null: 2 on a CPU, 20 on a GPU
+    warmup: int | None = field(default=None, metadata=between(0, 10_000, "untimed iterations before the timed ones"))
+    # timed iterations per round; null: 100 on a GPU, on a CPU as many as fill 0.3 s (5-200)
+    repeats: int | None = field(default=None, metadata=between(
+        1, 10_000, "timed iterations per round; a round is timed again until it is steady"))
+    threads: int | None = field(default=None, metadata=between(1, 1024, "torch intra-op threads"))  # null: torch's
+
+
+def cpu_dtype_problem(dtype: str) -> str | None:
+    """Why `dtype` cannot be timed on a CPU (None: it can); blockzoo.benchmark.latency.check_dtype says it too."""
+    if str(dtype).lower() in ("float16", "fp16"):
+        return ("float16 inference is not supported on the CPU; use --dtype bf16 or fp32 there, or fp16 with "
+                "--device cuda")
+    return None
 
 
 @dataclass(frozen=True)
 class MacroSettings(Settings):
-    """Macro architectures measured by the pipeline (params.yaml `macro`)."""
+    """Macro architectures (a block per stage), measured beside the cells (README, "Macro architectures")."""
 
     SECTION = "macro"
 
-    archs: list = field(default_factory=list)  # BLOX arch vectors or ids, or zoo networks "A,B,C"
-    sample: int = field(default=0, metadata=NON_NEGATIVE)  # a seeded sample of this many architectures ...
-    sample_space: Literal["blox", "zoo"] = "blox"  # ... from this space
+    # explicit architectures: BLOX arch vectors, nested [[[op1],[op2,prev,input,sc]], x3] or 15 integers,
+    # BLOX ids (blox-03-17-44), or zoo networks, one block per stage: "InvertedResidual,RepMixer,ResNetBottleneck"
+    archs: list = field(default_factory=list)
+    sample: int = field(default=0, metadata=NON_NEGATIVE)  # and a seeded sample of this many architectures ...
+    sample_space: Literal["blox", "zoo"] = "blox"  # ... from blox (91,125 networks) or zoo (a zoo block per stage)
     seed: int = field(default=0, metadata=NON_NEGATIVE)
-    blox_width: int = field(default=32, metadata=POSITIVE)  # BLOX networks' stem width (BLOX: 32)
-    train: dict | None = None  # training settings for the macro cells (keys of `train`)
+    blox_width: int = field(default=32, metadata=POSITIVE)  # BLOX networks' stem width (32: BLOX's; less on a CPU)
+    train: dict | None = field(default_factory=dict)  # training settings for the macro cells (keys of train)
 
 
 def three_widths(value) -> str | None:
@@ -135,30 +198,39 @@ def decay_point(value) -> str | None:
 
 @dataclass(frozen=True)
 class DynamicSettings(Settings):
-    """BlockDrop on trained cells (params.yaml `dynamic`; docs/blockdrop.md)."""
+    """Dynamic inference: BlockDrop on trained cells (docs/blockdrop.md), one run per cell, seed and gamma, after
+    the cell's training run."""
 
     SECTION = "dynamic"
 
-    cells: list = field(default_factory=list)  # trained cells to make dynamic (names of `cells`)
-    seeds: list = field(default_factory=lambda: [0])  # their training seeds (of `seeds`)
-    gammas: list = field(default_factory=lambda: [5.0])  # the penalty of a wrong prediction, one run each
-    curriculum_epochs: int = field(default=9, metadata=NON_NEGATIVE)  # BlockDrop: K, one more block per epoch
-    finetune_epochs: int = field(default=10, metadata=NON_NEGATIVE)
-    curriculum_gamma: float = field(default=1.0, metadata={"check": non_negative_number})
-    alpha: float = field(default=0.8, metadata={"check": fraction})  # bounded exploration
+    cells: list = field(default_factory=list)  # trained block cells, e.g. [RepMixer-mid, ResNetBasicBlock]
+    seeds: list = field(default_factory=lambda: [0])  # which of their training seeds (of `seeds`)
+    # the penalty of a wrong prediction in fine-tuning, one run each; several draw a frontier. Every epoch (the
+    # curriculum's too) is scored and selected at the run's own gamma
+    gammas: list = field(default_factory=lambda: [5.0])
+    # base network frozen, the policy deciding one more block per epoch, from the last (BlockDrop: K)
+    curriculum_epochs: int = field(default=9, metadata=NON_NEGATIVE)
+    finetune_epochs: int = field(default=10, metadata=NON_NEGATIVE)  # then policy and network, cross-entropy added
+    curriculum_gamma: float = field(default=1.0, metadata={"check": non_negative_number})  # the curriculum's penalty
+    # bounded exploration: p' = alpha p + (1 - alpha)(1 - p)
+    alpha: float = field(default=0.8, metadata={"check": fraction})
+    # the curriculum's entropy bonus, BlockDrop's beta (its -p' log p' over all K blocks)
     entropy_weight: float = field(default=0.1, metadata={"check": non_negative_number})
-    curriculum_lr: float = field(default=1e-3, metadata={"check": positive_number})
-    finetune_lr: float = field(default=1e-4, metadata={"check": positive_number})
+    curriculum_lr: float = field(default=1e-3, metadata={"check": positive_number})  # Adam, policy only
+    finetune_lr: float = field(default=1e-4, metadata={"check": positive_number})  # Adam, policy and network
     batch_size: int = field(default=256, metadata=POSITIVE)
-    limit_train_batches: int | None = field(default=None, metadata=POSITIVE)
-    fallback: Literal["shortcut", "parameter-free"] = "shortcut"  # of the blocks without a separable shortcut
+    limit_train_batches: int | None = field(default=None, metadata=POSITIVE)  # cap on batches per epoch (smoke tests)
+    # a block without a separable shortcut: always on (shortcut), or parameter-free
+    fallback: Literal["shortcut", "parameter-free"] = "shortcut"
     device: str = field(default="auto", metadata=DEVICE)
-    latency_images: int = field(default=200, metadata=POSITIVE)  # test images timed one by one
-    policy_widths: list = field(default_factory=lambda: [16, 32, 64],  # the policy ResNet-8's stage widths
-                                metadata={"check": three_widths})
-    policy_input_size: int | None = field(default=16, metadata=POSITIVE)  # the image pooled to this before the
-    # policy sees it (null: the full image); 16 on 32 px inputs is BlockDrop's ImageNet choice (2x)
-    lr_decay_at: float = field(default=0.8, metadata={"check": decay_point})  # fine-tuning's lr x0.1 from there on
+    latency_images: int = field(default=200, metadata=POSITIVE)  # test images timed one by one, blocks really skipped
+    # the policy ResNet-8's stage widths (BlockDrop's); narrower for a small base
+    policy_widths: list = field(default_factory=lambda: [16, 32, 64], metadata={"check": three_widths})
+    # the image average-pooled to this many px before the policy sees it (null: the full image); 16 on 32 px
+    # inputs is BlockDrop's ImageNet choice (2x)
+    policy_input_size: int | None = field(default=16, metadata=POSITIVE)
+    # fine-tuning's lr x0.1 from this fraction of its epochs on (BlockDrop: 1600/2000)
+    lr_decay_at: float = field(default=0.8, metadata={"check": decay_point})
 
     def __post_init__(self) -> None:
         super().__post_init__()

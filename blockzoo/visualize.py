@@ -32,10 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.check_input_file(args.curves, "--curves", "curves file", "run the aggregate stage, or leave out --curves")
     cli.check_output_dir(args.out, "--out")
     cli.check_output_dir(args.out / "data", "--out")  # the PNGs go to --out, their data to --out/data
-    import pandas as pd
-
     from blockzoo.report.curves import read_curves
     from blockzoo.report.figures import draw_all
+    from blockzoo.report.leaderboard import leaderboard_table
     from blockzoo.report.summary import check_latency_column
     from blockzoo.results import read_results
 
@@ -47,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if curves_path is None and (args.results.parent / "curves.csv").is_file():
         curves_path = args.results.parent / "curves.csv"
     curves = read_curves(curves_path) if curves_path is not None else None
-    board = args.results.parent / "leaderboard.csv"
-    leaderboard = pd.read_csv(board) if board.is_file() else None
+    leaderboard = leaderboard_table(frame, curves)  # of these results, never a leaderboard.csv of another run
     for path in draw_all(frame, curves, args.out, leaderboard=leaderboard, latency_column=args.latency_column):
         print(f"wrote {path}")
     return 0

@@ -1,7 +1,14 @@
-"""Training throughput on this machine, as a fraction of its measured fp32 matmul peak.
+"""Training throughput on this machine: the wide baseline as a fraction of the fp32 matmul peak, and the narrow
+scaffold (the network every committed run trains) as a fraction of its layer-sum ceiling.
 
-    python scripts/bench_train_throughput.py [--block ResNetBasicBlock] [--position mid] [--batch-size 256]
-                                             [--steps 6] [--warmup 2] [--runs 5] [--device cpu] [--options]
+    python scripts/bench_train_throughput.py [--network both|wide|narrow] [--block ResNetBasicBlock] [--position mid]
+        [--batch-size 256] [--steps 6] [--warmup 2] [--runs 5] [--device cpu] [--options]
+        [--setting reference] [--narrow-runs 3]
+
+The narrow part (scripts/narrow_throughput.py, its docstring says what each figure is): the layer-sum ceiling, the
+full train() loop's images/s and fraction of it, the fixed cost per cell by part, and with --options the paired
+A/B ratios of channels-last, batch size, torch.compile, the evaluation batch and one-thread cells at once. The
+wide part, at the defaults below:
 
 peak   the best of several torch.mm fp32 4096x4096x4096, GFLOP/s (2 FLOPs per multiply-add); and the same
        GEMM as a 1x1 convolution, which oneDNN runs (on AMD CPUs torch.mm's MKL uses AVX2 only)
@@ -40,7 +47,6 @@ from timm.optim import param_groups_weight_decay
 
 from blockzoo.cell import Cell
 from blockzoo.data.loader import DeviceLoader
-from blockzoo.environment import cpu_model
 from blockzoo.profile.flops import count_flops
 from blockzoo.scaffold import ScaffoldNet
 from blockzoo.settings import DataSettings, TrainSettings
@@ -48,6 +54,9 @@ from blockzoo.train.allocator import keep_freed_memory
 from blockzoo.train.module import to_channels_last
 from blockzoo.train.recipes import RECIPES
 from blockzoo.train.run import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from narrow_throughput import decided_by  # noqa: E402 (beside this script)
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 4096, repeats: int = 10) -> float:
@@ -235,15 +244,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-full", action="store_true", help="only the peak, the bare steps and the op table")
     parser.add_argument("--options", action="store_true", help="each option off and on (bare step)")
+    parser.add_argument("--network", choices=("both", "wide", "narrow"), default="both")
+    parser.add_argument("--setting", default="reference", help="conf/setting/<name>.yaml: the narrow part's budget")
+    parser.add_argument("--narrow-runs", type=int, default=3, help="full train() runs of the narrow scaffold")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # one variant, in a child process
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.variant:
         return run_variant(args, device)
     keep_freed_memory()  # as train() does on the CPU
+    if args.network != "wide":
+        from narrow_throughput import report
 
-    print(f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.2f} (1 min)", flush=True)
+        report(runs=args.narrow_runs, setting=args.setting, options=args.options)
+        if args.network == "narrow":
+            return
+    print(f"wide baseline, decided by: {decided_by(TrainSettings(device=args.device, batch_size=args.batch_size))}",
+          flush=True)
     # multiply-adds of the convolutions and matrix products (fvcore's own count), the work that runs at peak
     forward_macs = count_flops(ScaffoldNet(args.block, args.position), torch.randn(1, 3, 32, 32)).fvcore_total
     step_flops = 3 * 2 * forward_macs

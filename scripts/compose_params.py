@@ -1,6 +1,7 @@
 """Compose params.yaml from conf/ exactly as `dvc exp run` does (DVC's own Hydra composition), without
 running anything: `python scripts/compose_params.py [OVERRIDE ...]`, e.g. `setting=tryout block=RepMixer`.
-`make params` runs it with no overrides: do that after editing conf/, then commit both.
+`make params` writes conf/config.yaml from the settings classes (scripts/write_conf.py), then runs this with no
+overrides: do that after changing a default or a file under conf/setting/, then commit what changed.
 
 Every setting is checked first, as the cells stage checks params.yaml (blockzoo.params), and params.yaml is
 written only then, atomically: a bad key or value stops it with one line (`error: ...`, exit status 2) and
@@ -48,13 +49,16 @@ def compose(overrides: list[str], root: Path = ROOT, output: Path | None = None)
 
 
 def check(params: dict, root: Path = ROOT) -> None:
-    """The cells stage's checks of params.yaml that need no network built (stages/cells.py)."""
-    from blockzoo.blocks.registry import import_block_modules, user_block_files
+    """The cells stage's checks of params.yaml that need no network built (stages/cells.py); the block registry
+    (torch, seconds) only for a block outside the built-in zoo or a variant."""
     from blockzoo.params import PipelineSettings
 
     settings = PipelineSettings.from_params(params)
-    import_block_modules(user_block_files(root / "user_blocks"))
-    settings.check_with_the_library()
+    if settings.needs_the_registry():
+        from blockzoo.blocks.registry import import_block_modules, user_block_files
+
+        import_block_modules(user_block_files(root / "user_blocks"))
+        settings.check_with_the_library()
 
 
 @cli_errors

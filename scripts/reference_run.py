@@ -7,7 +7,7 @@ The run happens in a temporary worktree of HEAD (so it is the code as committed:
 params.yaml composed from conf/ and the overrides, through `dvc repro`. Published: the results table(s),
 the leaderboard, every figure, the params.yaml it ran with, and RUN.md saying what the run is: setting,
 dataset, network, budget, seeds, machine, commit and wall time. `dvc metrics diff` then compares a re-run
-with the committed one (dvc.yaml lists the reference leaderboards as metrics).
+with the committed one (dvc.yaml lists the reference folders' cells/, blocks/ and macro/ as metrics).
 """
 from __future__ import annotations
 
@@ -127,6 +127,9 @@ def main() -> int:
                 (staging / "figures" / "images_by_blocks").mkdir(parents=True, exist_ok=True)
                 shutil.copy2(grid, staging / "figures" / "images_by_blocks" / f"{grid.parent.name}.png")
             shutil.copy2(run / "metrics" / "leaderboard.json", staging / "leaderboard.json")
+            for section in ("cells", "blocks", "macro"):  # the metrics files dvc.yaml tracks
+                if (run / "metrics" / "headline" / section).is_dir():
+                    shutil.copytree(run / "metrics" / "headline" / section, staging / section)
             shutil.copy2(run / "params.yaml", staging / "params.yaml")
             (staging / "RUN.md").write_text(describe(params, run, seconds, commit, overrides))
             if target.exists():

@@ -1,11 +1,14 @@
 """Stage `aggregate`: the cells of this run -> results.csv, curves.csv, the leaderboard and the figures.
 
-Usage (dvc.yaml): python stages/aggregate.py METRICS_DIR CURVES_DIR RESULTS_DIR LEADERBOARD_JSON FIGURES_DIR
+Usage (dvc.yaml): python stages/aggregate.py METRICS_DIR CURVES_DIR RESULTS_DIR LEADERBOARD_JSON FIGURES_DIR \
+    HEADLINE_DIR
 The baseline network is one cell measured once; here it becomes the baseline block's row at every position,
 with the latency its noise_check stage measured at that position where there is one (the noise check).
-The leaderboard is written twice: every column per cell to RESULTS_DIR/leaderboard.csv, a few headline numbers
-per cell to LEADERBOARD_JSON (the tracked metrics); the noise check of the latency is printed and written to
-RESULTS_DIR/noise_check.json.
+The leaderboard is written three times (blockzoo.report.metrics.publish): every column per cell, the statistics
+among them, to RESULTS_DIR/leaderboard.csv; the headline numbers per cell and block, the noise check and the
+macro and dynamic entries to LEADERBOARD_JSON; and one small metrics file per cell, block and macro architecture
+under HEADLINE_DIR (the tracked metrics, what `dvc metrics show` prints). The noise check of the latency is
+printed and written to RESULTS_DIR/noise_check.json.
 When the run has macro architectures, their dataset (every cell of the run as a point of its macro space)
 is written to RESULTS_DIR/macro.csv and drawn (macro_*.png); when it has dynamic runs (BlockDrop), their
 table goes to RESULTS_DIR/dynamic.csv, the leaderboard gets a `dynamic` entry, and dynamic_*.png are drawn.
@@ -78,43 +81,42 @@ def dynamic_runs(metrics: Path, dynamic: dict):
 
 
 @cli_errors
-def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: str, figures_dir: str) -> None:
+def main(metrics_dir: str, curves_dir: str, results_dir: str, leaderboard_json: str, figures_dir: str,
+         headline_dir: str) -> None:
     params = stage_params()
     cells, positions, seeds = params["cells"], params["positions"], params["seeds"]
     macro_cells = params["macro_cells"]
     check_measures_something(cells, positions, macro_cells)  # the cells stage checked it before any cell ran
     from blockzoo.report.curves import curves_table
     from blockzoo.report.figures import draw_all
-    from blockzoo.report.leaderboard import build_leaderboard, leaderboard_table, noise_check, noise_line
+    from blockzoo.report.leaderboard import noise_line
+    from blockzoo.report.metrics import publish
 
     records, runs, missing_train = cell_records(ROOT / metrics_dir, ROOT / curves_dir, cells, positions, seeds)
     text = results.write_results_csv(ROOT / results_dir / "results.csv", results.merge_records(records))
     curves = curves_table(runs)
     atomic.write_text(ROOT / results_dir / "curves.csv", curves.to_csv(index=False, lineterminator="\n"))
     frame = results.parse_results(text)
-    table, check = leaderboard_table(frame), noise_check(frame)
-    atomic.write_text(ROOT / results_dir / "leaderboard.csv",
-                      table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    if check is not None:
-        atomic.write_json(ROOT / results_dir / "noise_check.json", {**check, "line": noise_line(check)})
-    leaderboard = build_leaderboard(table, check)
+    extra = {}
     dynamic = dynamic_runs(ROOT / metrics_dir, params["dynamic"])
     if dynamic is not None:
         from blockzoo.dynamic.report import leaderboard_entries
 
         atomic.write_text(ROOT / results_dir / "dynamic.csv", dynamic.to_csv(index=False, lineterminator="\n"))
-        leaderboard["dynamic"] = leaderboard_entries(dynamic)
+        extra["dynamic"] = leaderboard_entries(dynamic)
     if macro_cells:
         dataset = macro_dataset(ROOT / metrics_dir, ROOT / curves_dir, [*cells, *macro_cells], seeds, params["zoo"])
-        leaderboard["macro"] = dataset.leaderboard()
-    atomic.write_json(ROOT / leaderboard_json, leaderboard)
+        extra["macro"] = dataset.leaderboard()
+    table, check, _ = publish(frame, curves, ROOT / results_dir, ROOT / leaderboard_json, ROOT / headline_dir,
+                              extra)
     written = draw_all(frame, curves if len(curves) else None, ROOT / figures_dir, leaderboard=table)
     if dynamic is not None:
         from blockzoo.dynamic.report import draw_dynamic
 
         written += draw_dynamic(dynamic, ROOT / figures_dir)
     print(f"aggregated {len(cells)} cells x {len(seeds)} seeds into {results_dir}/results.csv "
-          f"(leaderboard: {leaderboard_json}, every column in {results_dir}/leaderboard.csv)")
+          f"(leaderboard: {leaderboard_json}, every column in {results_dir}/leaderboard.csv, "
+          f"metrics per cell in {headline_dir}/)")
     if check is not None:
         print(noise_line(check))
     if macro_cells:

@@ -7,17 +7,16 @@ import sys
 
 from common import ROOT, cli_errors, stage_params
 
-from blockzoo.data.catalogue import DataSettings
 from blockzoo.data.decoded import write_decoded
 from blockzoo.data.fetch import fetch
 
 
 @cli_errors
 def main(out_dir: str) -> None:
-    data = DataSettings.from_dict(stage_params()["data"])
-    folder = fetch(data.dataset, ROOT / out_dir, **data.fetch_options())
-    write_decoded(data.dataset, ROOT / out_dir)
-    print(f"{data.dataset} ready in {folder.relative_to(ROOT)}")
+    data = stage_params()["data"]  # checked by the cells stage, which runs first; fetch() checks the source again
+    folder = fetch(data["dataset"], ROOT / out_dir, url=data["url"], archive=data["archive"], md5=data["md5"])
+    write_decoded(data["dataset"], ROOT / out_dir)
+    print(f"{data['dataset']} ready in {folder.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

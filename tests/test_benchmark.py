@@ -84,7 +84,7 @@ def test_timing_settings_are_restored():
     with timing_settings(1):
         assert torch.get_num_threads() == 1 and torch.backends.cudnn.benchmark
     assert (torch.get_num_threads(), torch.backends.cudnn.benchmark) == before
-    with pytest.raises(BlockzooError, match="benchmark.threads must be a positive integer, got 0"):
+    with pytest.raises(BlockzooError, match="benchmark.threads must be an integer from 1 to 1024"):
         BenchmarkSettings(threads=0)
 
 
@@ -113,7 +113,7 @@ def test_cuda_without_gpu_is_a_user_error():
 
 
 def test_bad_settings_are_user_errors():
-    with pytest.raises(BlockzooError, match="benchmark.repeats must be a positive integer"):
+    with pytest.raises(BlockzooError, match="benchmark.repeats must be an integer from 1 to 10000"):
         benchmark_block("ResNetBasicBlock", "mid", **{**TINY, "repeats": 0})
     with pytest.raises(BlockzooError, match="benchmark.dtype must be one of 'float32'"):
         benchmark_block("ResNetBasicBlock", "mid", **{**TINY, "dtype": "fp8"})

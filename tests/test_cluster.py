@@ -129,7 +129,7 @@ def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp
     assert record["train"]["env"]["git_commit"] == head  # trained in a checkout of this commit
     assert (repo / "runs" / "ResNetBasicBlock-s0" / "checkpoints" / "best.ckpt").is_file()
     assert sorted(json.loads((repo / "metrics" / "leaderboard.json").read_text())["cells"]) == [
-        "MobileOneBlock@early", "ResNetBasicBlock@early"]
+        "MobileOneBlock-early", "ResNetBasicBlock-early"]
 
     # The same cells trained one after another in a clone, one thread each as on the cluster: equal metrics
     sequential = tmp_path / "sequential"

@@ -121,7 +121,7 @@ def test_unreachable_url_names_the_url_and_the_ways_out(tmp_path):
     with pytest.raises(BlockzooError) as excinfo:
         fetch("cifar100", tmp_path / "data", url=url)
     assert_one_line_error(excinfo, url, "data.url", "--data-url", "data.archive", "--data-archive")
-    assert "conf/config.yaml" in str(excinfo.value) and "params.yaml" not in str(excinfo.value)  # never edited
+    assert "conf/setting/default.yaml" in str(excinfo.value) and "params.yaml" not in str(excinfo.value)  # never edited
     assert not (tmp_path / "data").exists()  # the folders fetch made are gone again: an offline run leaves none
 
 

@@ -120,10 +120,10 @@ def test_pipeline_end_to_end(repo):
             assert (repo / path).is_file(), path
         assert (repo / "runs" / f"{cell}-s0" / "checkpoints" / "last.ckpt").is_file()
     board = leaderboard(repo)
-    assert set(board["cells"]) == {f"{b}@{p}" for b in ("ResNetBasicBlock", "MobileOneBlock")
+    assert set(board["cells"]) == {f"{b}-{p}" for b in ("ResNetBasicBlock", "MobileOneBlock")
                                    for p in ("early", "late")}
-    early, late = board["cells"]["ResNetBasicBlock@early"], board["cells"]["ResNetBasicBlock@late"]
-    assert early["test_acc_mean"] == late["test_acc_mean"] and early["rank"] == late["rank"]
+    early, late = board["cells"]["ResNetBasicBlock-early"], board["cells"]["ResNetBasicBlock-late"]
+    assert early["test_acc_mean"] == late["test_acc_mean"] and early["rank_best"] == late["rank_best"]
     assert early["params_m"] == late["params_m"] and board["trained_runs"] == 3  # the baseline once
     for cell in board["cells"].values():
         assert 0 <= cell["test_acc_mean"] <= 1
@@ -154,7 +154,7 @@ def test_pipeline_end_to_end(repo):
     assert "ResNetBasicBlock" in board["dynamic"]
     assert (repo / "plots" / "figures" / "dynamic_drop_rates.png").is_file()
     assert (repo / "plots" / "dynamic" / "ResNetBasicBlock-s0-g5.0" / "images_by_blocks.png").is_file()
-    assert "MobileOneBlock@late" in dvc(repo, "metrics", "show").stdout
+    assert "metrics/headline/cells/MobileOneBlock-late.json" in dvc(repo, "metrics", "show").stdout
     mode = (repo / "metrics" / "leaderboard.json").stat().st_mode & 0o777
     assert mode == 0o666 & ~current_umask()  # outputs keep the user's umask
 
@@ -167,7 +167,7 @@ def test_pipeline_end_to_end(repo):
     experiment = dvc(repo, "exp", "run", "-S", "block=ResNetBasicBlock")
     assert cell_stages(experiment) == set()
     assert yaml.safe_load((repo / "params.yaml").read_text())["cells"] == ["ResNetBasicBlock"]
-    assert set(leaderboard(repo)["cells"]) == {"ResNetBasicBlock@early", "ResNetBasicBlock@late"}
+    assert set(leaderboard(repo)["cells"]) == {"ResNetBasicBlock-early", "ResNetBasicBlock-late"}
     # ... and a plain experiment afterwards is the whole (test-sized) zoo again
     assert cell_stages(dvc(repo, "exp", "run")) == set()
     assert yaml.safe_load((repo / "params.yaml").read_text())["cells"] == CELLS
@@ -206,7 +206,7 @@ def test_bad_settings_stop_with_one_line_and_lose_nothing(repo):
     # (every key and value is checked by tests/test_settings.py; here, that the pipeline stops on them)
     for override, message in (
         ("block=NoSuchBlock", "unknown block 'NoSuchBlock'"),
-        ("train.batch_size=0", "train.batch_size must be a positive integer, got 0"),
+        ("train.batch_size=0", "train.batch_size must be an integer from 1 to 8192 (images per batch), got 0"),
         ("+train.epoch=3", "unknown setting 'train.epoch'; did you mean 'train.epochs'?"),
     ):
         proc = dvc(repo, "exp", "run", "-S", override, check=False)

@@ -104,19 +104,21 @@ def test_leaderboard_accuracy_ranks_and_position_sensitivity():
     ]
     board = leaderboard_of(records)
     cells = board["cells"]
-    assert cells["RepMixer@early"]["test_acc_mean"] == pytest.approx(0.6)  # the diverged seed left out
-    assert cells["RepMixer@early"]["test_acc_std"] == pytest.approx(math.sqrt(0.02), abs=1e-4)  # 4 digits kept
-    assert cells["RepMixer@late"]["rank"] == 1
-    # the baseline is one network: equal accuracy, equal rank, and RepMixer@early ties with them too
-    assert cells["ResNetBasicBlock@early"]["rank"] == cells["ResNetBasicBlock@late"]["rank"] == 2
+    assert cells["RepMixer-early"]["test_acc_mean"] == pytest.approx(0.6)  # the diverged seed left out
+    assert cells["RepMixer-early"]["test_acc_std"] == pytest.approx(math.sqrt(0.02), abs=1e-4)  # 4 digits kept
+    # one seed at most beside the baseline's one: nothing is resolved, every rank is 1-4
+    assert {(c["rank_best"], c["rank_worst"]) for c in cells.values()} == {(1, 4)}
+    assert cells["RepMixer-late"]["verdict"] == "not resolved" and cells["RepMixer-late"]["p_value"] is None
+    assert cells["ResNetBasicBlock-early"]["verdict"] == cells["ResNetBasicBlock-late"]["verdict"] == "baseline"
     assert board["blocks"]["ResNetBasicBlock"]["position_sensitivity"] == 0
     # gain over the baseline: 0.0 early, +0.05 late -> 5 points
     assert board["blocks"]["RepMixer"]["position_sensitivity"] == pytest.approx(5.0)
     assert board["trained_runs"] == 4  # the baseline's one run (shown at two positions), RepMixer's three completed
     # every column of a cell is in the table (results/leaderboard.csv), seed counts included
     table = leaderboard_table(results.parse_results(results.results_csv(records))).set_index("cell")
-    assert (table.loc["RepMixer@early", "seeds_completed"], table.loc["RepMixer@early", "seeds_diverged"]) == (2, 1)
-    assert table.loc["RepMixer@late", "rank"] == 1 and pd.isna(table.loc["RepMixer@late", "test_acc_std"])
+    assert (table.loc["RepMixer-early", "seeds_completed"], table.loc["RepMixer-early", "seeds_diverged"]) == (2, 1)
+    late = table.loc["RepMixer-late"]
+    assert pd.isna(late["test_acc_std"]) and pd.isna(late["test_acc_ci95_low"])  # one seed: no std, no interval
 
 
 def benchmark_record(position, latency, p10=None, p90=None, busy=None) -> dict:
@@ -137,11 +139,14 @@ def test_the_tracked_leaderboard_is_small_and_the_table_has_every_column():
     frame = results.parse_results(results.results_csv(results.merge_records(records)))
     board = board_of(frame)
     assert all(set(cell) == set(HEADLINE) for cell in board["cells"].values())
-    early = board["cells"]["ResNetBasicBlock@early"]
-    assert early == {"test_acc_mean": 0.605, "test_acc_std": 0.0071, "latency_b1_ms": 41.23, "mflops": 0.0,
-                     "params_m": 0.0, "rank": 1}
-    # a zoo of 33 cells stays a few KB (it was 17 KB): `dvc metrics show` prints one line of it
-    assert len(json.dumps(board)) < 200 * len(board["cells"]) + 1000
+    early = board["cells"]["ResNetBasicBlock-early"]
+    # 0.60, 0.61: half-width t_{0.975,1} * 0.00707 / sqrt(2) = 12.706 * 0.005 = 0.0635
+    assert early == {"test_acc_mean": 0.605, "test_acc_std": 0.0071, "test_acc_ci95_low": 0.5415,
+                     "test_acc_ci95_high": 0.6685, "diff_vs_baseline": 0.0, "p_value": None, "verdict": "baseline",
+                     "rank_best": 1, "rank_worst": 3, "still_improving": False, "latency_b1_ms": 41.23, "mflops": 0.0,
+                     "params_m": 0.0}
+    # a zoo of 33 cells stays a few KB (it was 17 KB)
+    assert len(json.dumps(board)) < 400 * len(board["cells"]) + 1000
     table = leaderboard_table(frame)
     assert {"seeds_completed", "val_acc_mean", "params", "flops_deploy", "latency_b1_ms_p10", "latency_ms",
             "throughput", "busy"} <= set(table.columns)
@@ -154,9 +159,9 @@ def test_a_latency_timed_busy_is_kept_apart_from_the_headline_latencies():
     records = [results.at_position(records[0], "mid"), records[1]]
     records += [train_record("ResNetBasicBlock", "mid", 0, 0.6), train_record("RepMixer", "mid", 0, 0.5)]
     cells = board_of(results.parse_results(results.results_csv(results.merge_records(records))))["cells"]
-    assert cells["ResNetBasicBlock@mid"]["latency_b1_ms"] is None
-    assert cells["ResNetBasicBlock@mid"]["latency_b1_ms_busy"] == 816.0
-    assert cells["RepMixer@mid"]["latency_b1_ms"] == 1.6 and "latency_b1_ms_busy" not in cells["RepMixer@mid"]
+    assert cells["ResNetBasicBlock-mid"]["latency_b1_ms"] is None
+    assert cells["ResNetBasicBlock-mid"]["latency_b1_ms_busy"] == 816.0
+    assert cells["RepMixer-mid"]["latency_b1_ms"] == 1.6 and "latency_b1_ms_busy" not in cells["RepMixer-mid"]
 
 
 def test_noise_check_of_the_baseline_measured_at_every_position():
@@ -210,3 +215,48 @@ def test_atomic_writes_keep_the_old_file_on_failure_and_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "group.txt").stat().st_mode) == 0o640
+
+
+def three_seed_frame():
+    """The baseline and three cells at mid over seeds 0-2 (the statistics are worked out in the test below)."""
+    accuracies = {"ResNetBasicBlock": (0.70, 0.71, 0.72), "RepMixer": (0.75, 0.76, 0.77),
+                  "MobileOneBlock": (0.60, 0.62, 0.61), "EdgeResidual": (0.69, 0.73, 0.71)}
+    records = [train_record(block, "mid", seed, acc) for block, accs in accuracies.items()
+               for seed, acc in enumerate(accs)]
+    return results.parse_results(results.results_csv(records))
+
+
+def test_the_table_says_which_differences_are_resolved(tmp_path):
+    # paired over seeds 0-2 against the baseline 0.70, 0.71, 0.72:
+    #   RepMixer +0.05 each seed (sd 0: p 0); MobileOneBlock -0.10, -0.09, -0.11 (t = 0.10 / (0.01 / sqrt 3) = 17.32,
+    #   df 2, p = 0.0033); EdgeResidual -0.01, +0.02, -0.01 (mean 0, p 1). Holm over m = 3: 0 <= 0.05/3,
+    #   0.0033 <= 0.05/2, 1 > 0.05: better, worse, not resolved.
+    # intervals of the means (half = 4.3027 s / sqrt 3): baseline (0.6852, 0.7348), RepMixer (0.7352, 0.7848),
+    #   MobileOneBlock (0.5852, 0.6348), EdgeResidual 0.71 +- 0.0497 = (0.6603, 0.7597). MobileOneBlock lies below
+    #   all: 4. RepMixer lies above the baseline and MobileOneBlock: 1-2; the baseline has RepMixer above it and
+    #   MobileOneBlock below: 2-3; EdgeResidual overlaps RepMixer and the baseline: 1-3
+    from blockzoo.report.__main__ import seeds_plan, seeds_text
+    from blockzoo.report.metrics import CELL_KEYS, write_metrics
+
+    table = leaderboard_table(three_seed_frame()).set_index("cell")
+    assert table["verdict"].to_dict() == {"EdgeResidual-mid": "not resolved", "MobileOneBlock-mid": "worse",
+                                          "RepMixer-mid": "better", "ResNetBasicBlock-mid": "baseline"}
+    assert table.loc["MobileOneBlock-mid", "p_value"] == pytest.approx(0.0033, abs=1e-4)
+    assert table.loc["RepMixer-mid", "test_acc_ci95_low"] == pytest.approx(0.76 - 0.024841, abs=1e-6)
+    assert table.loc["MobileOneBlock-mid", "diff_ci95_high"] == pytest.approx(-0.10 + 0.024841, abs=1e-6)
+    ranks = {cell: (int(b), int(w)) for cell, b, w in zip(table.index, table["rank_best"], table["rank_worst"],
+                                                             strict=True)}
+    assert ranks == {"EdgeResidual-mid": (1, 3), "MobileOneBlock-mid": (4, 4), "RepMixer-mid": (1, 2),
+                     "ResNetBasicBlock-mid": (2, 3)}
+    # the metrics files: the same few keys per cell, the rank range printed "1-2"
+    frame = three_seed_frame()
+    table = leaderboard_table(frame)
+    written = write_metrics(tmp_path, table, build_leaderboard(table, None))
+    cell = json.loads((tmp_path / "cells" / "RepMixer-mid.json").read_text())
+    assert list(cell) == list(CELL_KEYS) and cell["rank"] == "1-2" and cell["verdict"] == "better"
+    assert json.loads((tmp_path / "cells" / "MobileOneBlock-mid.json").read_text())["rank"] == "4"
+    assert len(written) == 4 + 4  # 4 cells, 4 blocks
+    # seeds: the one unresolved comparison has a zero difference: no number of seeds resolves it
+    plan, have, m = seeds_plan(frame)
+    assert [(e["cell"], e["seeds_needed"]) for e in plan] == [("EdgeResidual-mid", None)] and have == [0, 1, 2]
+    assert m == 3 and ">1000" in seeds_text(plan, have, m, 0.8, 0.05)

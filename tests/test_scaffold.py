@@ -74,7 +74,7 @@ def test_bad_arguments_are_clear_errors():
         ScaffoldNet("ResNetBasicBlock", "stage2")
     with pytest.raises(BlockzooError, match="one block per stage"):
         ScaffoldNet.macro(["ResNetBasicBlock", "RepMixer"])
-    with pytest.raises(BlockzooError, match="num_blocks must be a positive integer"):
+    with pytest.raises(BlockzooError, match="num_blocks must be an integer from 1 to 32"):
         ScaffoldNet(num_blocks=0)
     with pytest.raises(BlockzooError, match="unknown block"):
         ScaffoldNet.macro(["ResNetBasicBlock", "NoSuchBlock", "RepMixer"])

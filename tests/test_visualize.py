@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import blockzoo.report.figures as figures
+import blockzoo.report.position_figures as position_figures
+import blockzoo.report.scatter as scatter
 from blockzoo.errors import BlockzooError
 from blockzoo.report.figures import draw_all, within_noise
 from blockzoo.report.labels import DODGE_SPACING, dodge_offsets, freeze_layout
+from blockzoo.report.leaderboard import leaderboard_table
 from blockzoo.report.style import new_figure, si_axis, si_text, si_unit
 from blockzoo.report.summary import pareto_front, summarize
 from blockzoo.results import read_results, write_results_csv
@@ -28,6 +30,11 @@ BLOCKS = {"ResNetBasicBlock": (0.70, 2.0, 560), "RepMixer": (0.66, 1.2, 330), "E
 POSITIONS = {"early": (-0.01, 1.5), "mid": (0.0, 1.0), "late": (0.01, 0.8)}
 SEEDS = (0, 1, 2)
 DIVERGED = ("RepMixer", "late", 1)
+
+
+def _draw(frame: pd.DataFrame, curves: pd.DataFrame | None, out: Path) -> list[Path]:
+    """draw_all as the aggregate stage calls it: with the leaderboard table of the same results."""
+    return draw_all(frame, curves, out, leaderboard=leaderboard_table(frame, curves))
 
 
 # --- pareto_front ----------------------------------------------------------------------------
@@ -105,7 +112,7 @@ def results_csv(tmp_path_factory) -> Path:
 def drawn(results_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("plots")
     frame = read_results(results_csv)
-    written = draw_all(frame, pd.read_csv(results_csv.parent / "curves.csv"), out)
+    written = _draw(frame, pd.read_csv(results_csv.parent / "curves.csv"), out)
     return frame, out, written
 
 
@@ -120,8 +127,9 @@ def test_draw_all_writes_every_figure_and_its_data(drawn):
     # no temp files left
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(p.name for p in written)
     columns = pd.read_csv(out / "data" / "accuracy_vs_latency.csv").columns.tolist()
-    assert columns == ["cell", "block", "position", "latency_ms", "test_acc", "test_acc_std", "n_seeds", "pareto",
-                       "latency_p10", "latency_p90", "within_noise", "busy"]
+    assert columns == ["cell", "block", "position", "latency_ms", "test_acc", "test_acc_ci95_low", "test_acc_ci95_high",
+                       "verdict", "still_improving", "n_seeds", "pareto", "latency_p10", "latency_p90", "within_noise",
+                       "busy"]
     assert pd.read_csv(out / "data" / "accuracy_vs_flops.csv").columns.tolist()[3] == "flops_m"
     curves = pd.read_csv(out / "data" / "val_curves.csv")
     assert ({"block", "position", "epoch", "val_acc_mean", "val_acc_min", "val_acc_max", "n_seeds"}
@@ -139,11 +147,13 @@ def test_draw_all_means_exclude_diverged_and_frontier_matches(drawn):
     data = pd.read_csv(out / "data" / "accuracy_vs_latency.csv").set_index("cell")
     block, position, _ = DIVERGED
     kept = frame[(frame["block"] == block) & (frame["position"] == position) & (frame["train.status"] == "completed")]
-    assert data.loc[f"{block}@{position}", "n_seeds"] == len(SEEDS) - 1
-    assert data.loc[f"{block}@{position}", "test_acc"] == pytest.approx(kept["train.test_acc"].mean(), abs=1e-6)
-    assert data.loc[f"{block}@{position}", "test_acc_std"] == pytest.approx(kept["train.test_acc"].std(ddof=1),
-                                                                            abs=1e-6)
-    assert summarize(frame).diverged == [f"{block}@{position} seed {DIVERGED[2]}"]  # the figures' footnote
+    assert data.loc[f"{block}-{position}", "n_seeds"] == len(SEEDS) - 1
+    assert data.loc[f"{block}-{position}", "test_acc"] == pytest.approx(kept["train.test_acc"].mean(), abs=1e-6)
+    half = 12.706 * kept["train.test_acc"].std(ddof=1) / math.sqrt(2)  # t(0.975, 1 degree of freedom): 2 seeds
+    interval = data.loc[f"{block}-{position}", ["test_acc_ci95_low", "test_acc_ci95_high"]].tolist()
+    assert interval == pytest.approx([kept["train.test_acc"].mean() - half, kept["train.test_acc"].mean() + half],
+                                     abs=1e-4)
+    assert summarize(frame).diverged == [f"{block}-{position} seed {DIVERGED[2]}"]  # the figures' footnote
     bars = pd.read_csv(out / "data" / "accuracy_by_position.csv")
     assert bars["block"].iloc[0] == "EdgeResidual"  # sorted by mean accuracy, best first
     assert bars.groupby("block")["position"].apply(list).eq([list(POSITIONS)] * len(BLOCKS)).all()
@@ -152,7 +162,7 @@ def test_draw_all_means_exclude_diverged_and_frontier_matches(drawn):
 def test_profile_benchmark_only_results_give_the_fallback_figures(tmp_path, capsys):
     path = tmp_path / "results.csv"
     write_results_csv(path, _records(trained=False))
-    written = draw_all(read_results(path), None, tmp_path / "plots")
+    written = _draw(read_results(path), None, tmp_path / "plots")
     assert sorted(p.name for p in written) == sorted(
         ["latency_vs_flops.png", "latency_vs_flops.csv", "params_vs_flops.png", "params_vs_flops.csv"])
     assert all(p.stat().st_size > 0 for p in written)
@@ -169,10 +179,11 @@ def test_one_seed_and_partly_trained_results(tmp_path):
     write_results_csv(path, records)
     frame = read_results(path)
     summary = summarize(frame)
-    assert summary.n_seeds == (1, 1) and summary.untrained == ["EdgeResidual@mid"]
-    draw_all(frame, None, tmp_path / "plots")
+    assert summary.n_seeds == (1, 1) and summary.untrained == ["EdgeResidual-mid"]
+    _draw(frame, None, tmp_path / "plots")
     data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_flops.csv")
-    assert data["cell"].tolist() == ["RepMixer@mid", "ResNetBasicBlock@mid"] and data["test_acc_std"].isna().all()
+    assert data["cell"].tolist() == ["RepMixer-mid", "ResNetBasicBlock-mid"]
+    assert data[["test_acc_ci95_low", "test_acc_ci95_high"]].isna().all(axis=None)  # one seed: no interval
     assert (tmp_path / "plots" / "accuracy_by_position.png").is_file()
 
 
@@ -231,13 +242,14 @@ def test_within_noise_compares_each_frontier_point_with_the_next():
 @pytest.fixture
 def kept_figures(monkeypatch) -> dict:
     """The figures draw_all saves, by name, to look at their artists and captions."""
-    kept, save = {}, figures.save_png
+    kept, save = {}, scatter.save_png
 
     def keep(fig, path):
         kept[Path(path).stem] = fig
         return save(fig, path)
 
-    monkeypatch.setattr(figures, "save_png", keep)
+    for module in (scatter, position_figures):  # the two modules that draw and save the figures
+        monkeypatch.setattr(module, "save_png", keep)
     return kept
 
 
@@ -260,30 +272,33 @@ def test_latency_figures_draw_the_spread_mark_busy_cells_and_hollow_noisy_leads(
     write_results_csv(path, _noisy_records())
     frame = read_results(path)
     frame["benchmark.busy"] = frame["cell"] == "RepMixer-late"  # on the frontier if it were quiet
-    draw_all(frame, None, tmp_path / "plots")
+    _draw(frame, None, tmp_path / "plots")
     spread = pd.read_csv(tmp_path / "plots" / "data" / "latency_vs_flops.csv").set_index("cell")
-    assert spread["busy"].to_dict() == {cell: cell == "RepMixer@late" for cell in spread.index}
+    assert spread["busy"].to_dict() == {cell: cell == "RepMixer-late" for cell in spread.index}
     assert (spread["latency_p10"] < spread["latency_ms"]).all() and (spread["latency_p90"] > spread["latency_ms"]).all()
     for name, bars in (("latency_vs_flops", "Vertical bars"), ("accuracy_vs_latency", "Horizontal bars")):
         fig = kept_figures[name]
         caption = _caption(fig)
         assert f"{bars}: the latency's 10th-90th percentile" in caption
-        assert "machine was busy" in caption and "RepMixer@late" in caption
+        assert "machine was busy" in caption and "RepMixer-late" in caption
         assert sum(line.get_marker() == "x" for line in fig.axes[0].lines) == 1  # one busy cell, one x
     data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_latency.csv")
-    assert data.set_index("cell")["busy"].sum() == 1  # RepMixer@late, on the frontier when quiet, is left out of it
+    assert data.set_index("cell")["busy"].sum() == 1  # RepMixer-late, on the frontier when quiet, is left out of it
     assert not data.loc[data["busy"], "pareto"].any() and data["pareto"].any()
     assert "left out of the Pareto frontier until `make retime`" in _caption(kept_figures["accuracy_vs_latency"])
     assert not data.loc[~data["pareto"], "within_noise"].any()  # only frontier points can be
     front = data[data["pareto"]].sort_values("latency_ms")
     assert front["within_noise"].tolist() == within_noise(front["latency_p10"], front["latency_p90"]).tolist()
-    assert front["within_noise"].any() and "Hollow frontier points" in _caption(kept_figures["accuracy_vs_latency"])
+    assert front["within_noise"].any()
+    assert "Dotted ring on a frontier point" in _caption(kept_figures["accuracy_vs_latency"])
+    rings = [c for c in kept_figures["accuracy_vs_latency"].axes[0].collections if c.get_linestyle()[0][1] is not None]
+    assert sum(len(c.get_offsets()) for c in rings) == front["within_noise"].sum()  # one dotted ring per noisy lead
 
 
 def test_without_busy_column_or_spread_nothing_is_marked(tmp_path, kept_figures):
     path = tmp_path / "results.csv"
     write_results_csv(path, _records(trained=False))
-    draw_all(read_results(path), None, tmp_path / "plots")
+    _draw(read_results(path), None, tmp_path / "plots")
     fig = kept_figures["latency_vs_flops"]
     assert not any(line.get_marker() == "x" for line in fig.axes[0].lines)
     assert "busy" not in _caption(fig) and "percentile" not in _caption(fig).split("Latency:")[0]
@@ -296,7 +311,7 @@ def test_blocks_with_equal_costs_are_all_visible(tmp_path, kept_figures):
         record["profile"] = {**record["profile"], "flops_total_deploy": 5_000_000, "params_total_deploy": 60_000}
     path = tmp_path / "results.csv"
     write_results_csv(path, records)
-    draw_all(read_results(path), None, tmp_path / "plots")
+    _draw(read_results(path), None, tmp_path / "plots")
     fig = kept_figures["params_vs_flops"]
     ax = fig.axes[0]
     markers = [line for line in ax.lines if line.get_marker() in ("o", "s", "^") and len(line.get_xydata()) == 1]
@@ -367,7 +382,7 @@ def test_every_latency_timed_busy_draws_no_latency_frontier(tmp_path):
     write_results_csv(path, _noisy_records())
     frame = read_results(path)
     frame["benchmark.busy"] = True
-    draw_all(frame, None, tmp_path / "plots")
+    _draw(frame, None, tmp_path / "plots")
     data = pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_latency.csv")
     assert len(data) and not data["pareto"].any()
     assert pd.read_csv(tmp_path / "plots" / "data" / "accuracy_vs_flops.csv")["pareto"].any()  # FLOPs are not timed

@@ -8,6 +8,7 @@ import sys
 
 from blockzoo import cli
 from blockzoo.errors import cli_errors
+from blockzoo.settings import BenchmarkSettings
 
 
 def print_benchmark(record: dict) -> None:
@@ -41,16 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.cell_parser("blockzoo.benchmark", __doc__)
     parser.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16 (default fp32)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    parser.add_argument("--batch-size", type=cli.bounded("batch_size"), metavar="N",
+    parser.add_argument("--batch-size", type=cli.bounded(BenchmarkSettings.limit("batch_size")), metavar="N",
                         help="the large batch (default: 32 on a CPU, 256 on a GPU)")
-    parser.add_argument("--warmup", type=cli.bounded("warmup"), metavar="N",
+    parser.add_argument("--warmup", type=cli.bounded(BenchmarkSettings.limit("warmup")), metavar="N",
                         help="untimed iterations (default: 2 on a CPU, 20 on a GPU)")
-    parser.add_argument("--repeats", type=cli.bounded("repeats"), metavar="N",
+    parser.add_argument("--repeats", type=cli.bounded(BenchmarkSettings.limit("repeats")), metavar="N",
                         help="timed iterations per round (default: GPU 100; CPU as many as fill 0.3 s, 5-200)")
-    parser.add_argument("--threads", type=cli.bounded("threads"), metavar="N",
+    parser.add_argument("--threads", type=cli.bounded(BenchmarkSettings.limit("threads")), metavar="N",
                         help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
-    from blockzoo.settings import BenchmarkSettings
 
     cli.check_cell_args(args)  # before the seconds of torch imports
     settings = BenchmarkSettings(device=args.device, dtype=args.dtype, channels_last=args.channels_last,

@@ -19,6 +19,7 @@ from torch import nn
 
 from blockzoo.benchmark.load import Load, LoadWatch
 from blockzoo.errors import BlockzooError
+from blockzoo.settings import cpu_dtype_problem
 
 SPREAD_TARGET = 0.10  # (p90 - p10) / median of a round that counts
 MAX_ROUNDS = 4
@@ -49,9 +50,8 @@ def check_dtype(name: str, device: torch.device) -> torch.dtype:
     dtype = DTYPES.get(str(name).lower())
     if dtype is None:
         raise BlockzooError(f"unknown dtype '{name}'; use fp32, bf16 or fp16 (or float32, bfloat16, float16)")
-    if dtype == torch.float16 and device.type == "cpu":
-        raise BlockzooError("float16 inference is not supported on the CPU; "
-                            "use --dtype bf16 or fp32 there, or fp16 with --device cuda")
+    if device.type == "cpu" and cpu_dtype_problem(name):
+        raise BlockzooError(cpu_dtype_problem(name))
     if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise BlockzooError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bfloat16 support; "
                             "use --dtype fp16 or fp32")

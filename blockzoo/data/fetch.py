@@ -22,14 +22,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from torchvision.datasets import CIFAR10, CIFAR100, FashionMNIST
+import torchvision.datasets
+from torchvision.datasets import FashionMNIST
 from torchvision.datasets.utils import USER_AGENT, calculate_md5, check_integrity
 from tqdm import tqdm
 
-from blockzoo.data.catalogue import get_dataset_info
+from blockzoo.data.catalogue import SINGLE_ARCHIVE, check_source, get_dataset_info
 from blockzoo.errors import BlockzooError
 
-CIFAR_CLASSES = {"cifar100": CIFAR100, "cifar10": CIFAR10}
+CIFAR_CLASSES = {name: getattr(torchvision.datasets, cls) for name, cls in SINGLE_ARCHIVE.items()}
 _FASHION_FOLDER = Path("FashionMNIST", "raw")  # torchvision's layout under root
 # md5s of the decompressed Fashion-MNIST files. torchvision only knows the md5s of the .gz files,
 # and repackaged copies (Debian's dataset-fashion-mnist) are re-gzipped: same content, other md5.
@@ -89,28 +90,6 @@ def fetch(name: str, root: str | Path, *, url: str | None = None, archive: str |
     return target
 
 
-def check_source(name: str, *, url: str | None = None, archive: str | Path | None = None,
-                 md5: str | None = None) -> None:
-    """What fetch() checks of its arguments before it touches anything: a one-line error for a source that cannot
-    work (the pipeline's cells stage runs this on the data settings before DVC removes the dataset's folder)."""
-    get_dataset_info(name)
-    if url is not None and archive is not None:
-        raise BlockzooError("both data.url and data.archive are set; set only one of them "
-                            "(or only one of --data-url / --data-archive)")
-    if md5 is not None and name not in CIFAR_CLASSES:
-        raise BlockzooError(f"an md5 can only be given for a single-archive dataset ({', '.join(CIFAR_CLASSES)}); "
-                            f"{name} files are always checked against their official md5s: "
-                            "remove data.md5 (--data-md5)")
-    if archive is not None:
-        archive = Path(archive)
-        if not archive.exists():
-            raise BlockzooError(f"data.archive {archive} does not exist; point data.archive (--data-archive) "
-                                f"at the downloaded {_archive_description(name)}")
-        if name not in CIFAR_CLASSES and not archive.is_dir():
-            raise BlockzooError(f"data.archive {archive} is a file, but {name} comes as four files; set "
-                                f"data.archive (--data-archive) to the {_archive_description(name)}")
-
-
 def fetched_folder(name: str, root: str | Path) -> Path:
     """Where fetch(name, root) puts the dataset's files."""
     return Path(root) / (CIFAR_CLASSES[name].base_folder if name in CIFAR_CLASSES else _FASHION_FOLDER)
@@ -124,15 +103,9 @@ def verified_marker(name: str, root: str | Path) -> dict | None:
         return None
 
 
-def _archive_description(name: str) -> str:
-    if name in CIFAR_CLASSES:
-        return f"{CIFAR_CLASSES[name].filename} or its extracted folder {CIFAR_CLASSES[name].base_folder}"
-    return "folder holding the four Fashion-MNIST *-ubyte.gz files"
-
-
 def _supply_hint(name: str) -> str:
-    return (f"download it elsewhere and set data.archive in conf/config.yaml (or -S data.archive=PATH, or "
-            f"--data-archive) to the {_archive_description(name)}, or set data.url (or --data-url) to a mirror")
+    return (f"download it elsewhere and set data.archive in conf/setting/default.yaml (or -S data.archive=PATH, or "
+            f"--data-archive) to the {get_dataset_info(name).archive}, or set data.url (or --data-url) to a mirror")
 
 
 def _fingerprint(name: str, md5: str | None) -> str:
@@ -173,7 +146,7 @@ def _checked_cifar_folder(name: str, folder: Path, md5: str | None) -> Path:
     missing = _missing_files(name, folder)
     if missing:
         raise BlockzooError(f"data.archive folder {folder} lacks {', '.join(missing)}; point data.archive "
-                            f"(--data-archive) at the {_archive_description(name)}")
+                            f"(--data-archive) at the {get_dataset_info(name).archive}")
     corrupt = [] if md5 else [f for f, file_md5 in _official_files(name) if not check_integrity(folder / f, file_md5)]
     if corrupt:
         raise BlockzooError(f"data.archive folder {folder}: {', '.join(corrupt)} do not have the official {name} md5s; "
@@ -271,7 +244,7 @@ def _stage_fashion(tmp: Path, *, url: str | None, folder: Path | None) -> Path:
             source, where = folder / raw_name, f"in data.archive {folder}"
         else:
             raise BlockzooError(f"data.archive folder {folder} has neither {gz_name} nor {raw_name}; point "
-                                f"data.archive (--data-archive) at the {_archive_description('fashion-mnist')}")
+                                f"data.archive (--data-archive) at the {get_dataset_info('fashion-mnist').archive}")
         got = _copy_decompressed(source, staged / raw_name)
         if folder is None:
             source.unlink()  # the download; the decompressed copy is what stays

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blockzoo.data.catalogue import DatasetInfo, get_dataset_info
+from blockzoo.data.catalogue import DatasetInfo, check_val_size, get_dataset_info
 from blockzoo.data.decoded import decode, read_decoded
 from blockzoo.data.fetch import fetch
-from blockzoo.errors import BlockzooError
 
 
 @dataclass
@@ -22,13 +21,6 @@ class Splits:
     val_y: torch.Tensor
     test_x: torch.Tensor  # the official test set, for the final test accuracy only
     test_y: torch.Tensor
-
-
-def check_val_size(name: str, val_size: int, n: int) -> None:
-    """A one-line error for a hold-out that leaves no training image (n: the training images)."""
-    if not 0 <= val_size < n:
-        raise BlockzooError(f"the validation size {val_size} does not fit the {n} training images of {name}; "
-                            f"set it between 0 and {n - 1}")
 
 
 def blox_split(n: int, val_size: int = 5000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import sys
 
 from blockzoo import cli
 from blockzoo.errors import cli_errors
+from blockzoo.settings import ProfileSettings
 
 STAGES = ("stem", "early", "mid", "late", "head")
 
@@ -38,10 +39,10 @@ def print_profile(record: dict) -> None:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     parser = cli.cell_parser("blockzoo.profile", __doc__)
-    parser.add_argument("--memory-batch-size", type=cli.bounded("memory_batch_size"), default=None, metavar="N",
+    batch = cli.bounded(ProfileSettings.limit("memory_batch_size"))
+    parser.add_argument("--memory-batch-size", type=batch, metavar="N",
                         help="batch size of the memory measurement (default 8 on a CPU, 64 on a GPU)")
     args = parser.parse_args(argv)
-    from blockzoo.settings import ProfileSettings
 
     cli.check_cell_args(args)  # before the seconds of torch imports
     settings = ProfileSettings(memory_batch_size=args.memory_batch_size, device=args.device)

@@ -205,9 +205,17 @@ def noise_lines(check: dict | None, what: str) -> list[str]:
                 "(time it at every position to see it)."]
     return [f"Dashed {what} span: the baseline network, the same network at every position, timed "
             f"{check['measurements']} times in separate processes: {check['latency_min_ms']:.3g}-"
-            f"{check['latency_max_ms']:.3g} ms (spread {check['spread_pct']:.0f}%), the noise between measurements. "
-            "A frontier point whose lead over the next is within "
-            "that spread (or whose p10-p90 overlaps the next's) has a dotted ring: not a clear win."]
+            f"{check['latency_max_ms']:.3g} ms (spread {check['spread_pct']:.0f}%), the noise between measurements."]
+
+
+def dotted_ring_line(noisy, check: dict | None) -> list[str]:
+    """The caption of the dotted rings draw_frontier drew (none: no line)."""
+    if not np.asarray(noisy, dtype=bool).any():
+        return []
+    measured = check is not None and check.get("measurements", 0) >= 2
+    spread = " or within the baseline's spread between measurements" if measured else ""
+    return [f"Dotted ring on a frontier point: its p10-p90 latency overlaps the next frontier point's{spread}: "
+            "its lead is not a clear win."]
 
 
 # --- a cell's statistics, from the leaderboard -------------------------------------------------------

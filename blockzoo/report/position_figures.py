@@ -13,7 +13,6 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from blockzoo.names import BASELINE_BLOCK as BASELINE
-from blockzoo.names import cell_name
 from blockzoo.report import marks
 from blockzoo.report.captions import excluded_lines, seeds_text
 from blockzoo.report.labels import mark_beside
@@ -30,7 +29,7 @@ from blockzoo.report.style import (
     save_png,
     title,
 )
-from blockzoo.report.summary import Summary, column, numeric, position_order
+from blockzoo.report.summary import Summary, column, numeric, position_order, row_cell
 
 PANEL_COLUMNS = 4  # validation curves: panels per row
 
@@ -73,7 +72,7 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
                 filled = row["verdict"] != "not resolved"
                 bar = ax.barh(y, end - start, height=height * 0.92, left=start, zorder=2,
                               color=colours[p] if filled else "white", edgecolor=colours[p], linewidth=1.3)
-                bar.patches[0].set_gid(f"cell:{cell_name(block, p)}")
+                bar.patches[0].set_gid(f"cell:{row_cell(block, p)}")
                 if limits.side([acc])[0]:
                     edges.append((end, y, ("◀ " if acc < start else "▶ ") + f"{acc:.1f}%"))
                 elif low == low and high == high:

@@ -17,7 +17,6 @@ from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 
 from blockzoo.names import BASELINE_BLOCK as BASELINE
-from blockzoo.names import cell_name
 from blockzoo.report import marks
 from blockzoo.report.captions import excluded_lines, seeds_text
 from blockzoo.report.labels import dodge, mark_beside, place_labels, step_vertices
@@ -35,7 +34,7 @@ from blockzoo.report.style import (
     si_text,
     title,
 )
-from blockzoo.report.summary import Summary, position_order
+from blockzoo.report.summary import Summary, position_order, row_cell
 
 COUNTS = {"flops_m": 1e6, "params_m": 1e6}  # columns in millions, drawn with K / M / G ticks
 BUSY_MARK = {"marker": "x", "color": "black", "markersize": 5, "markeredgewidth": 1.4, "linestyle": ""}
@@ -45,7 +44,8 @@ DODGE_NOTE = ("Markers that would fall on the same spot are drawn side by side, 
 
 
 def cell_names(frame: pd.DataFrame) -> list[str]:
-    return [cell_name(b, p) for b, p in frame[["block", "position"]].itertuples(index=False)]
+    """The leaderboard's row names (summary.row_cell): the baseline network at each position is its own row."""
+    return [row_cell(b, p) for b, p in frame[["block", "position"]].itertuples(index=False)]
 
 
 def value_text(name: str):
@@ -173,7 +173,7 @@ def accuracy_scatter(summary: Summary, x: str, heading: str, xlabel: str, measur
                  + "Filled: better or worse than the baseline (dotted line) at the 95% level; hollow: not resolved. "
                  + f"{measured} Grey step line through ringed points: the Pareto frontier, the cells that no other "
                  "cell beats on both axes (lower cost and higher accuracy), labelled by cell."]
-        lines += _latency_lines(shown, "x", noise) if latency else []
+        lines += _latency_lines(shown, "x", noise) + marks.dotted_ring_line(noisy, noise) if latency else []
         lines += marks.improving_line(shown) + marks.edge_line(edges) + excluded_lines(summary)
         text = Caption(fig, lines, optional=[DODGE_NOTE])
         points = np.column_stack([px, py])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from blockzoo.errors import BlockzooError
-from blockzoo.names import POSITIONS
+from blockzoo.names import POSITIONS, cell_name
 from blockzoo.results import SCHEMA
 
 DEFAULT_LATENCY = "benchmark.latency_b1_ms"
@@ -53,7 +53,7 @@ class Summary:
     """One row per block x position (`cells`) and what the captions need to say about them."""
     cells: pd.DataFrame
     n_seeds: tuple[int, int]             # min, max seeds behind the accuracy of a trained cell
-    diverged: list[str] = field(default_factory=list)  # "block@position seed s"
+    diverged: list[str] = field(default_factory=list)  # "<cell> seed s"
     untrained: list[str] = field(default_factory=list)  # cells with no accuracy yet
     dataset: str = ""
 
@@ -91,10 +91,7 @@ def params_column(frame: pd.DataFrame) -> tuple[str, str]:
 def summarize(frame: pd.DataFrame, latency_column: str = DEFAULT_LATENCY) -> Summary:
     """Per block x position: mean/std test accuracy over the seeds that completed, latency, FLOPs, params."""
     check_frame(frame)
-    acc = numeric(frame, "train.test_acc")
-    status = column(frame, "train.status")
-    diverged_rows = (status == "diverged").fillna(False).astype(bool)
-    valid = acc.notna() & np.isfinite(acc) & ~diverged_rows
+    acc, valid, diverged_rows = _accuracy(frame)
     flops_name, _ = flops_column(frame)
     params_name, _ = params_column(frame)
     work = pd.DataFrame({
@@ -108,7 +105,7 @@ def summarize(frame: pd.DataFrame, latency_column: str = DEFAULT_LATENCY) -> Sum
     for (block, position), group in work.groupby(["block", "position"], sort=False):
         accs = group["acc"].dropna()
         rows.append({
-            "cell": f"{block}@{position}", "block": block, "position": position,
+            "cell": row_cell(block, position), "block": block, "position": position,
             "latency_ms": group["latency_ms"].median(), "flops_m": group["flops"].median() / 1e6,
             "params_m": group["params"].median() / 1e6,
             "test_acc": accs.mean() if len(accs) else math.nan,
@@ -121,7 +118,7 @@ def summarize(frame: pd.DataFrame, latency_column: str = DEFAULT_LATENCY) -> Sum
     order = {p: i for i, p in enumerate(position_order(cells["position"]))}
     cells = (cells.assign(_p=cells["position"].map(order)).sort_values(["block", "_p"]).drop(columns="_p")
              .reset_index(drop=True))
-    diverged = [f"{b}@{p} seed {'?' if s != s else int(s)}" for b, p, s in
+    diverged = [f"{row_cell(b, p)} seed {'?' if s != s else int(s)}" for b, p, s in
                 work.loc[work["diverged"], ["block", "position", "seed"]].itertuples(index=False)]
     trained = cells[cells["n_seeds"] > 0]
     untrained = [c for c, n, d in zip(cells["cell"], cells["n_seeds"], cells["n_diverged"], strict=True)
@@ -130,6 +127,32 @@ def summarize(frame: pd.DataFrame, latency_column: str = DEFAULT_LATENCY) -> Sum
     datasets = sorted({d for d in column(frame, "train.dataset").dropna()})
     dataset = " / ".join(DATASET_NAMES.get(d, d) for d in datasets)
     return Summary(cells, n_seeds, diverged, untrained, dataset)
+
+
+def row_cell(block: str, position: str) -> str:
+    """The name of a leaderboard row: the cell's name (blockzoo.names.cell_name, "RepMixer-mid"); the baseline
+    network, one cell standing at every position, gets its position too ("ResNetBasicBlock-mid", as its
+    metrics/noise file) so that each row has its own name."""
+    name = cell_name(block, position)
+    return name if name != block else f"{block}-{position}"
+
+
+def seed_accuracies(frame: pd.DataFrame, metric: str = "train.test_acc") -> dict:
+    """{(block, position): {seed: accuracy}} of the seeds that completed with a finite loss (as summarize counts)."""
+    _, valid, _ = _accuracy(frame)
+    values = numeric(frame, metric)
+    keep = valid & values.notna() & numeric(frame, "seed").notna()
+    out: dict = {}
+    for block, position, seed, value in zip(frame["block"][keep].astype(str), frame["position"][keep].astype(str),
+                                            numeric(frame, "seed")[keep], values[keep], strict=True):
+        out.setdefault((block, position), {})[int(seed)] = float(value)
+    return out
+
+
+def _accuracy(frame: pd.DataFrame):
+    acc = numeric(frame, "train.test_acc")
+    diverged_rows = (column(frame, "train.status") == "diverged").fillna(False).astype(bool)
+    return acc, acc.notna() & np.isfinite(acc) & ~diverged_rows, diverged_rows
 
 
 def check_frame(frame) -> None:

@@ -12,15 +12,17 @@ import sys
 from pathlib import Path
 
 from blockzoo import cli
+from blockzoo.checks import SEED
 from blockzoo.errors import cli_errors
+from blockzoo.settings import DataSettings, TrainSettings
 
-# option -> (settings section, field); defaults are the settings classes' own (blockzoo/settings.py)
+# the options of the settings' fields; their defaults and ranges are the settings classes' own (blockzoo/settings.py)
 TRAIN_OPTIONS = ("recipe", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "device", "precision",
                  "channels_last", "compile", "limit_train_batches")
 DATA_OPTIONS = {"data_root": "root", "data_url": "url", "data_archive": "archive", "data_md5": "md5",
                 "val_size": "val_size", "split_seed": "split_seed"}
-TYPES = {**{name: cli.bounded(name) for name in ("epochs", "batch_size", "limit_train_batches", "val_size",
-                                                 "split_seed")},
+TYPES = {**{name: cli.bounded(TrainSettings.limit(name)) for name in ("epochs", "batch_size", "limit_train_batches")},
+         **{name: cli.bounded(DataSettings.limit(name)) for name in ("val_size", "split_seed")},
          "lr": cli.finite_float, "weight_decay": cli.finite_float, "label_smoothing": cli.finite_float,
          "data_md5": cli.md5_digest}
 
@@ -29,7 +31,7 @@ def build_parser() -> cli.Parser:
     p = cli.parser("blockzoo.train", __doc__)
     p.add_argument("block", help="registered block name, e.g. ResNetBasicBlock (or InvertedResidual.uniform)")
     p.add_argument("--position", required=True, help="stage under test: early, mid or late")
-    p.add_argument("--seed", type=cli.bounded("seed"), default=0, help="training seed (default 0)")
+    p.add_argument("--seed", type=cli.bounded(SEED), default=0, help="training seed (default 0)")
     p.add_argument("--out-dir", default="runs/default", help="where the run's files go (default runs/default)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     cli.add_scaffold_options(p)
@@ -52,7 +54,6 @@ def build_parser() -> cli.Parser:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from blockzoo.settings import DataSettings, TrainSettings
 
     # everything that needs no torch is checked before the seconds of its imports
     cli.check_block_spec(args.block, args.block_module)

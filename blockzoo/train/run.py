@@ -97,7 +97,8 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     """Train `cell` with seed `seed`; return its results record, also written atomically to out_dir/record.json.
 
     data_dir: where the dataset's files are fetched to (default: <data.root>/<data.dataset>).
-    `callbacks`: extra Lightning callbacks (the tests use them to interrupt a run).
+    `callbacks`: extra Lightning callbacks, of the fit and the test (the tests use them to interrupt a run,
+    blockzoo.train.throughput.PhaseTimer to time its parts).
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise BlockzooError(f"seed must be an integer >= 0, got {seed!r}")
@@ -171,7 +172,8 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
         test_loader = DeviceLoader(splits.test_x, splits.test_y, **loader_kwargs)
         tester = L.Trainer(accelerator=device.type, devices=trainer.device_ids if device.type == "cuda" else 1,
                            precision=resolved.precision, logger=False, enable_model_summary=False,
-                           enable_progress_bar=progress, benchmark=device.type == "cuda" and not recipe.deterministic,
+                           enable_progress_bar=progress, callbacks=list(callbacks),
+                           benchmark=device.type == "cuda" and not recipe.deterministic,
                            deterministic=recipe.deterministic, default_root_dir=out)
         saved = torch.load(best_path, map_location=device, weights_only=True)
         module.load_state_dict(saved["state_dict"])

@@ -6,6 +6,7 @@ It also makes Hydra's composition errors one line, for `dvc exp run -S` and scri
 and any other composition error (an unknown setting/NAME, an override that does not parse) is its first line.
 They are raised as SettingError: a BlockzooError (compose_params.py prints `error: ...`) and a DvcException (DVC
 prints `ERROR: ...`, without a traceback or its "unexpected error" footer)."""
+import dataclasses
 import difflib
 import re
 import sys
@@ -22,6 +23,7 @@ from blockzoo import names  # noqa: E402
 from blockzoo.checks import closest_hint  # noqa: E402
 from blockzoo.errors import BlockzooError  # noqa: E402
 from blockzoo.macro.space import macro_cells as listed_macro_cells  # noqa: E402
+from blockzoo.params import PipelineSettings  # noqa: E402
 
 
 def cells(zoo, block, positions, block_settings):
@@ -55,8 +57,8 @@ class SettingError(BlockzooError, DvcException):
     """A setting conf/ or an override got wrong, in one line."""
 
 
-COMPUTED = {"cells": "zoo, block, positions and block_settings", "macro_cells": "macro and the cells",
-            "conf_digest": "the files under conf/"}
+COMPUTED = {field.name: field.metadata["from"] for field in dataclasses.fields(PipelineSettings)
+            if "resolver" in field.metadata}  # each computed key: what it is computed from
 
 
 def unknown_key(override, cfg) -> str | None:
