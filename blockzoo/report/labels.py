@@ -183,7 +183,7 @@ def place_labels(fig: Figure, ax, xs, ys, texts, points_xy, segments=(), fontsiz
         arrow = {"arrowstyle": "-", "color": "#555555", "lw": 0.7, "shrinkA": 1, "shrinkB": 5}
         ax.annotate(texts[i], (xs[i], ys[i]), xycoords=shifted(fig, ax, *shifts[i]),
                     xytext=(dx * radius, dy * radius), textcoords="offset points", ha=ha, va=va,
-                    fontsize=fontsize, arrowprops=arrow, zorder=6,
+                    fontsize=fontsize, arrowprops=arrow, zorder=6, gid=f"label:{texts[i]}",
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
 
 

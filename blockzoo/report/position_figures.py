@@ -40,6 +40,17 @@ def _bar_start(limits: marks.Bulk) -> float:
     return max(0.0, math.floor(limits.low / step) * step)
 
 
+def _interval(ax, acc: float, y: float, low: float, high: float, limits: marks.Bulk) -> bool:
+    """The 95% interval of a bar, cut at the axis edges, a cut end drawn as an arrowhead; True where cut."""
+    shown_low, shown_high = max(low, limits.low), min(high, limits.high)
+    ax.errorbar(acc, y, xerr=[[acc - shown_low], [shown_high - acc]], fmt="none", ecolor="black", elinewidth=0.9,
+                capsize=2.2, zorder=4)
+    for edge, marker, beyond in ((limits.low, "<", low < limits.low), (limits.high, ">", high > limits.high)):
+        if beyond:
+            ax.plot(edge, y, marker=marker, color="black", markersize=4.5, linestyle="", zorder=4, clip_on=False)
+    return bool(low < limits.low or high > limits.high)
+
+
 def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
     """Horizontal bars of mean test accuracy with its 95% interval, best block on top; filled where the verdict
     is resolved, hollow where not; the baseline's accuracy at the same position across each bar."""
@@ -54,9 +65,9 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
                                                            trained["test_acc_ci95_high"] * 100), min_span=2.0)
     start = _bar_start(limits)
     limits = marks.Bulk(start, limits.high, False)
-    edges, improving = [], []
+    edges, improving, cut = [], [], 0
     with matplotlib.rc_context(FONT):
-        fig = new_figure(10.5, max(4.8, 2.6 + 0.42 * len(order) * max(1, len(positions) / 3)))
+        fig = new_figure(10.5, 3.4 + max(3.0, 0.42 * len(order) * max(1, len(positions) / 3)))  # legend, caption
         ax = fig.add_subplot()
         for j, p in enumerate(positions):
             for i, block in enumerate(order):
@@ -76,10 +87,9 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
                 if limits.side([acc])[0]:
                     edges.append((end, y, ("◀ " if acc < start else "▶ ") + f"{acc:.1f}%"))
                 elif low == low and high == high:
-                    ax.errorbar(acc, y, xerr=[[acc - low], [high - acc]], fmt="none", ecolor="black",
-                                elinewidth=0.9, capsize=2.2, zorder=4)
+                    cut += _interval(ax, acc, y, low, high, limits)
                 if row["still_improving"]:
-                    improving.append((min(high, limits.high) if high == high else end, y))
+                    improving.append((min(high, limits.high) if high == high and not limits.side([acc])[0] else end, y))
         baseline = {p: table.loc[(BASELINE, p), "test_acc"] * 100 for p in positions
                     if (BASELINE, p) in table.index and table.loc[(BASELINE, p), "n_seeds"] > 0}
         for j, p in enumerate(positions):  # the baseline's level at the same position, across each bar
@@ -87,12 +97,8 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
                 ys = np.array([i - 0.4 + height * (j + 0.5) for i, block in enumerate(order) if block != BASELINE])
                 ax.vlines([baseline[p]] * len(ys), ys - height * 0.5, ys + height * 0.5, color=BASELINE_MARK, lw=2.0,
                           zorder=5)
-        for x, y, text in edges:
-            ax.annotate(text, (x, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7, zorder=6)
-        if improving:
-            points = np.array(improving)
-            mark_beside(fig, ax, points, np.zeros_like(points), np.ones(len(points), dtype=bool), (7.0, -3.0),
-                        marks.IMPROVING_MARK)
+        for x, y, text in edges:  # clear of a still-improving arrow beside the bar end
+            ax.annotate(text, (x, y), xytext=(13, 0), textcoords="offset points", va="center", fontsize=7, zorder=6)
         handles = [header("Position of the block")] + [Patch(facecolor=colours[p], label=p) for p in positions]
         handles += [header(""), header("Verdict against the baseline"),
                     Patch(facecolor="#777777", edgecolor="#777777", label="filled: better or worse\n(95% resolved)"),
@@ -125,7 +131,13 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
                     + ", ".join(f"{p} {v:.1f}%" for p, v in baseline.items()) + ")." if baseline else "")]
         lines += [f"Bars beyond the axis (set from the bulk of the cells) end at its edge with their value: "
                   f"{len(edges)}."] if edges else []
+        lines += [f"Intervals running past the axis are cut at its edge, the cut end drawn as an arrowhead: {cut}."
+                  ] if cut else []
         caption(fig, lines + excluded_lines(summary))
+        if improving:  # placed in display coordinates: the layout is frozen here, after the legend and caption
+            points = np.array(improving)
+            mark_beside(fig, ax, points, np.zeros_like(points), np.ones(len(points), dtype=bool), (7.0, -3.0),
+                        marks.IMPROVING_MARK)
         save_png(fig, path)
     data = trained[["block", "position", "test_acc", "test_acc_ci95_low", "test_acc_ci95_high", "verdict",
                     "still_improving", "n_seeds"]].copy()
