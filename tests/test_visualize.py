@@ -448,3 +448,23 @@ def test_drawn_figures_keep_texts_on_the_canvas_cells_in_the_axes_and_labels_apa
     assert ax.get_legend() is not None or fig.legends, "no legend"
     if name != "accuracy_by_position":  # the outlier is drawn at the edge with its value, not stretching the axis
         assert ax.get_ylim()[0] > 50 and any("EdgeResidual-late" in t.get_text() for t in ax.texts)
+
+
+def test_intervals_past_the_axis_are_cut_and_marked(tmp_path, kept_figures):
+    records = _with_outlier(_records())
+    for record in records:  # one cell's seeds far apart: its interval runs well past the bulk's axis
+        if record["cell"] == "RepMixer-mid" and "train" in record:
+            record["train"] = {**record["train"], "test_acc": 0.40 + 0.25 * record["seed"]}
+    path = tmp_path / "results.csv"
+    write_results_csv(path, records)
+    _draw(read_results(path), None, tmp_path / "plots")
+    for name, forks in (("accuracy_vs_flops", ("1", "2")), ("accuracy_by_position", ("3", "4"))):
+        fig = kept_figures[name]
+        ax = fig.axes[0]
+        marked = sum(len(line.get_xdata()) for line in ax.lines if line.get_marker() in forks)
+        assert marked >= 1 and "marked with a small fork: " in _caption(fig)
+        low, high = sorted(ax.get_ylim() if name == "accuracy_vs_flops" else ax.get_xlim())
+        bars = [c for c in ax.collections if hasattr(c, "get_segments")]
+        ends = np.concatenate([np.asarray(s).reshape(-1, 2) for c in bars for s in c.get_segments()])
+        along = ends[:, 1] if name == "accuracy_vs_flops" else ends[:, 0]
+        assert ((along >= low - 1e-9) & (along <= high + 1e-9)).all()  # every interval cut at the axis

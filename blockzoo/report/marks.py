@@ -109,6 +109,36 @@ def edge_labels(x_bulk: Bulk | None, y_bulk: Bulk | None, x, y, names, x_text, y
     return labels
 
 
+def cut_at_axis(ax, axis: str, values, err, bulk: Bulk, across) -> int:
+    """Cut error bars (err: 2 x n, below / above values) at the axis range in place, and draw an arrowhead at
+    each cut end (at `across` on the other axis). Returns how many bars were cut."""
+    values = np.asarray(values, dtype=float)
+    lower, upper = values - err[0], values + err[1]
+    with np.errstate(invalid="ignore"):
+        below, above = lower < bulk.low, upper > bulk.high
+    err[0] = np.where(below, values - bulk.low, err[0])
+    err[1] = np.where(above, bulk.high - values, err[1])
+    # tri markers: not the filled triangles that mark a point drawn beyond the axis (edge_legend)
+    ends = ((below, bulk.low, "1" if axis == "y" else "3"), (above, bulk.high, "2" if axis == "y" else "4"))
+    for cut, edge, marker in ends:
+        if cut.any():
+            at = np.full(int(cut.sum()), edge)
+            xy = (np.asarray(across)[cut], at) if axis == "y" else (at, np.asarray(across)[cut])
+            ax.plot(*xy, linestyle="", marker=marker, markersize=7, markeredgewidth=1.2, color="#555555", zorder=2,
+                    clip_on=False)
+    return int((below | above).sum())
+
+
+def cut_lines(count: int) -> list[str]:
+    return [f"Intervals running past the axis are cut at its edge, the cut end marked with a small fork: {count}."
+            ] if count else []
+
+
+def cut_legend(axis: str = "y") -> Line2D:
+    return Line2D([], [], linestyle="", marker="2" if axis == "y" else "4", markersize=7, markeredgewidth=1.2,
+                  color="#555555", label="95% interval cut\nat the axis edge")
+
+
 def edge_legend() -> Line2D:
     return Line2D([], [], linestyle="", marker=r"$\blacktriangledown$", color="#555555", markersize=7,
                   label="beyond the axis: at the\nedge, value written")

@@ -45,9 +45,10 @@ def _interval(ax, acc: float, y: float, low: float, high: float, limits: marks.B
     shown_low, shown_high = max(low, limits.low), min(high, limits.high)
     ax.errorbar(acc, y, xerr=[[acc - shown_low], [shown_high - acc]], fmt="none", ecolor="black", elinewidth=0.9,
                 capsize=2.2, zorder=4)
-    for edge, marker, beyond in ((limits.low, "<", low < limits.low), (limits.high, ">", high > limits.high)):
-        if beyond:
-            ax.plot(edge, y, marker=marker, color="black", markersize=4.5, linestyle="", zorder=4, clip_on=False)
+    for edge, marker, beyond in ((limits.low, "3", low < limits.low), (limits.high, "4", high > limits.high)):
+        if beyond:  # a fork, as marks.cut_at_axis draws it
+            ax.plot(edge, y, marker=marker, color="#555555", markersize=7, markeredgewidth=1.2, linestyle="",
+                    zorder=4, clip_on=False)
     return bool(low < limits.low or high > limits.high)
 
 
@@ -111,6 +112,8 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
         if edges:
             handles.append(Line2D([], [], linestyle="", marker=r"$\blacktriangleleft$", color="#555555",
                                   markersize=7, label="beyond the axis: its\nvalue written"))
+        if cut:
+            handles.append(marks.cut_legend("x"))
         ax.set_yticks(range(len(order)), [b + ("\n(baseline)" if b == BASELINE else "") for b in order])
         ax.set_ylim(len(order) - 0.5, -0.5)  # best block on top
         limits.apply(ax, "x")
@@ -131,8 +134,7 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
                     + ", ".join(f"{p} {v:.1f}%" for p, v in baseline.items()) + ")." if baseline else "")]
         lines += [f"Bars beyond the axis (set from the bulk of the cells) end at its edge with their value: "
                   f"{len(edges)}."] if edges else []
-        lines += [f"Intervals running past the axis are cut at its edge, the cut end drawn as an arrowhead: {cut}."
-                  ] if cut else []
+        lines += marks.cut_lines(cut)
         caption(fig, lines + excluded_lines(summary))
         if improving:  # placed in display coordinates: the layout is frozen here, after the legend and caption
             points = np.array(improving)

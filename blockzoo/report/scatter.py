@@ -151,6 +151,8 @@ def accuracy_scatter(summary: Summary, x: str, heading: str, xlabel: str, measur
         xerr = marks.interval_err(cost, *_spread(shown, x)) if latency else None
         for err in (e for e in (xerr, yerr) if e is not None):
             err[:, ~inside] = 0  # an outlier drawn at the edge: its bars would start from the wrong place
+        cut = marks.cut_at_axis(ax, "y", py, yerr, y_bulk, px) if yerr is not None else 0
+        cut += marks.cut_at_axis(ax, "x", px, xerr, x_bulk, py) if xerr is not None else 0
         artists = draw_points(ax, shown, px, py, xerr, yerr, marks.resolved(shown["verdict"]))
         base = shown[shown["block"] == BASELINE]
         if len(base):
@@ -160,6 +162,7 @@ def accuracy_scatter(summary: Summary, x: str, heading: str, xlabel: str, measur
         extra += _extras(shown, latency) + marks.verdict_legend(shown["still_improving"].any())
         edges = marks.edge_labels(x_bulk, y_bulk, cost, acc, names, value_text(x), value_text("acc"))
         extra += [marks.edge_legend()] if edges else []
+        extra += [marks.cut_legend()] if cut else []
         ax.set_xlabel(xlabel + (" (log scale)" if ax.get_xscale() == "log" else ""))
         ax.set_ylabel(f"{summary.dataset + ' t' if summary.dataset else 'T'}est accuracy, % "
                       f"({'mean over seeds' if summary.n_seeds[1] > 1 else 'one seed'})")
@@ -174,7 +177,8 @@ def accuracy_scatter(summary: Summary, x: str, heading: str, xlabel: str, measur
                  + f"{measured} Grey step line through ringed points: the Pareto frontier, the cells that no other "
                  "cell beats on both axes (lower cost and higher accuracy), labelled by cell."]
         lines += _latency_lines(shown, "x", noise) + marks.dotted_ring_line(noisy, noise) if latency else []
-        lines += marks.improving_line(shown) + marks.edge_line(edges) + excluded_lines(summary)
+        lines += marks.improving_line(shown) + marks.edge_line(edges) + marks.cut_lines(cut)
+        lines += excluded_lines(summary)
         text = Caption(fig, lines, optional=[DODGE_NOTE])
         points = np.column_stack([px, py])
         dodged = dodge(fig, ax, points, artists)
