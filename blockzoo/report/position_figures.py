@@ -117,8 +117,9 @@ def accuracy_by_position(summary: Summary, path: Path) -> pd.DataFrame:
         ax.set_yticks(range(len(order)), [b + ("\n(baseline)" if b == BASELINE else "") for b in order])
         ax.set_ylim(len(order) - 0.5, -0.5)  # best block on top
         limits.apply(ax, "x")
+        seeds = "mean over seeds" if summary.n_seeds[1] > 1 else "one seed"
         ax.set_xlabel(f"{summary.dataset + ' t' if summary.dataset else 'T'}est accuracy, % "
-                      f"(mean over seeds; axis starts at {start:g}%, not 0)")
+                      f"({seeds}; axis starts at {start:g}%, not 0)")
         title(ax, f"Test accuracy by block and position{' (' + summary.dataset + ')' if summary.dataset else ''}")
         grid(ax, "x")
         ax.spines["left"].set_visible(False)
