@@ -468,3 +468,13 @@ def test_intervals_past_the_axis_are_cut_and_marked(tmp_path, kept_figures):
         ends = np.concatenate([np.asarray(s).reshape(-1, 2) for c in bars for s in c.get_segments()])
         along = ends[:, 1] if name == "accuracy_vs_flops" else ends[:, 0]
         assert ((along >= low - 1e-9) & (along <= high + 1e-9)).all()  # every interval cut at the axis
+
+
+def test_every_plot_dvc_yaml_lists_exists():
+    import yaml
+
+    plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    paths = []
+    for plot in plots:  # a path, or {title: {y: {path: column}}}
+        paths += [plot] if isinstance(plot, str) else [p for spec in plot.values() for p in spec["y"]]
+    assert paths and [p for p in paths if not (REPO / p).is_file()] == []
