@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from blockzoo.checks import Settings, check_known_keys, closest_hint
-from blockzoo.cluster.settings import ClusterSettings
 from blockzoo.data.catalogue import DataSettings
 from blockzoo.errors import BlockzooError
 from blockzoo.macro.space import macro_cells
@@ -66,7 +65,7 @@ class PipelineSettings(Settings):
     train: dict | None = None
     profile: dict | None = None
     benchmark: dict | None = None
-    cluster: dict | None = None
+    cluster: dict | None = None  # the cluster runner's section: the runner checks it (the cells stage runs its check)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "PipelineSettings":
@@ -109,7 +108,6 @@ class PipelineSettings(Settings):
         ScaffoldSpec.for_dataset(self.scaffold, data.info)
         ProfileSettings.from_dict(self.profile)
         BenchmarkSettings.from_dict(self.benchmark)
-        ClusterSettings.from_dict(self.cluster)
         self.train_settings(None)
         run_blocks = [BASELINE_BLOCK, *self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])]
         for name, _values in (self.block_settings or {}).items():
@@ -207,5 +205,4 @@ def _listed_once(key: str, values) -> None:
 
 
 _SECTIONS = {"train": TrainSettings, "data": DataSettings, "scaffold": ScaffoldSpec, "profile": ProfileSettings,
-             "benchmark": BenchmarkSettings, "macro": MacroSettings, "dynamic": DynamicSettings,
-             "cluster": ClusterSettings}
+             "benchmark": BenchmarkSettings, "macro": MacroSettings, "dynamic": DynamicSettings}
