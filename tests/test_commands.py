@@ -21,10 +21,10 @@ from test_profile import PLAIN_CONV_BLOCKS
 from blockzoo import BlockzooError, cli, costs, results
 from blockzoo.benchmark.__main__ import main as benchmark_main
 from blockzoo.blocks.registry import unregister_block
-from blockzoo.cluster.__main__ import main as cluster_main
 from blockzoo.profile.__main__ import main as profile_main
 from blockzoo.train.__main__ import main as train_main
 from blockzoo.visualize import main as visualize_main
+from blockzoo_cluster.__main__ import main as cluster_main
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--num-blocks", "1", "--base-channels", "8"]
@@ -202,9 +202,9 @@ MORE_ERRORS = {
                                    "a_file is a file, not a folder"),
     "visualize out unwritable": (["blockzoo.visualize", "a_file", "--out", "read_only"], "cannot write in read_only"),
     # cluster (its argument checks)
-    "cluster no jobs": (["blockzoo.cluster", "run", "--jobs", "0"], "--jobs must be an integer from 1 to 1024"),
-    "cluster too many jobs": (["blockzoo.cluster", "run", "--jobs", "100000"], "--jobs must be an integer from 1"),
-    "cluster scratch a file": (["blockzoo.cluster", "run", "--scratch", "a_file"],
+    "cluster no jobs": (["blockzoo_cluster", "run", "--jobs", "0"], "--jobs must be an integer from 1 to 1024"),
+    "cluster too many jobs": (["blockzoo_cluster", "run", "--jobs", "100000"], "--jobs must be an integer from 1"),
+    "cluster scratch a file": (["blockzoo_cluster", "run", "--scratch", "a_file"],
                                "--scratch a_file is a file, not a folder"),
 }
 USER_ERRORS.update({name: argv for name, (argv, _) in MORE_ERRORS.items()})
@@ -347,7 +347,7 @@ def test_user_errors_are_one_line(name, tmp_path, monkeypatch, capsys, misbehavi
     module, *argv = (arg.format(**misbehaving) for arg in USER_ERRORS[name])
     main = {"blockzoo.profile": profile_main, "blockzoo.benchmark": benchmark_main, "blockzoo.costs": costs.main,
             "blockzoo.train": train_main, "blockzoo.visualize": visualize_main,
-            "blockzoo.cluster": cluster_main}[module]
+            "blockzoo_cluster": cluster_main}[module]
     before = file_states(tmp_path)
     returncode = main(argv)
     captured = capsys.readouterr()
