@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "blockzoo"
 # What the library must not load: DVC (dvclive brings it too), Ray and the runner (blockzoo_cluster drives both),
@@ -93,8 +91,6 @@ def describe_cycle(cycle: list[str], graph: dict[str, dict[str, int]]) -> str:
     return "; ".join(f"{a} imports {b} (line {graph[a][b]})" for a, b in zip(cycle, cycle[1:], strict=False))
 
 
-@pytest.mark.xfail(strict=True, reason="blockzoo/train/module.py imports dvclive (the training logger), which loads "
-                   "dvc; it passes once the library logs its curves without dvclive")
 def test_the_library_imports_nothing_of_dvc_ray_hydra_or_the_runner():
     """`import blockzoo` and every module under it, in a fresh process of this checkout: none of FORBIDDEN loaded,
     and where one is, the first module whose import loaded it."""
