@@ -36,9 +36,9 @@ def test_the_training_runs_and_networks_the_readme_counts_are_the_pipelines():
 
 def test_the_scaffold_and_blox_sizes_the_readme_states():
     from blockzoo import ScaffoldNet
-    from blockzoo.macro.blox import unique_cells
+    from blockzoo.macro.blox import unique_blox_cells
 
     params = sum(p.numel() for p in ScaffoldNet("ResNetBasicBlock", "early").parameters())
     assert f"{params:,} parameters" in README and params == 4_528_996
-    cells = len(unique_cells())
+    cells = len(unique_blox_cells())
     assert f"{cells} unique cells, {cells}^3 = {cells ** 3:,} networks" in README
