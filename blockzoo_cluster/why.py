@@ -55,7 +55,7 @@ def specs_now(root: Path, params: dict) -> dict[str, dict]:
     cells_stage = stage_module(root, "cells")
     from blockzoo.blocks.registry import import_block_modules, user_block_files
     from blockzoo.cell import Cell
-    from blockzoo.macro.cells import macro_cell
+    from blockzoo.macro.networks import macro_cell
     from blockzoo.names import split_block_spec
     from blockzoo.params import PipelineSettings
     from blockzoo.settings import DataSettings, MacroSettings, ScaffoldSpec

@@ -68,7 +68,7 @@ def main(conf_dir: str, user_blocks: str, out_dir: str, data_json: str) -> None:
                             "(which composes params.yaml from conf/), or `make params` then `dvc repro`")
     from blockzoo.blocks.registry import import_block_modules, user_block_files
     from blockzoo.cell import Cell
-    from blockzoo.macro.cells import macro_cell
+    from blockzoo.macro.networks import macro_cell
     from blockzoo.settings import MacroSettings
 
     import_block_modules(user_block_files(ROOT / user_blocks))
