@@ -375,7 +375,8 @@ import contextlib, io, json, sys
 from importlib import import_module
 
 def run(module, argv):
-    name = f"blockzoo.{module}" + ("" if module in ("costs", "visualize") else ".__main__")
+    package = "blockzoo_cluster" if module == "blockzoo_cluster" else f"blockzoo.{module}"
+    name = package + ("" if module in ("costs", "visualize") else ".__main__")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -388,7 +389,7 @@ print(json.dumps({name: run(*case) for name, case in json.loads(sys.argv[1]).ite
 """
 LIGHT = {  # answered before torch is imported: --help, and the inputs that need no torch to be found wrong
     **{f"{module} --help": (module, ["--help"]) for module in ("profile", "benchmark", "train", "costs", "visualize",
-                                                               "cluster")},
+                                                               "blockzoo_cluster")},
     "profile bad position": ("profile", ["ResNetBasicBlock", "--position", "middle"]),
     "profile output a folder": ("profile", ["ResNetBasicBlock", "--position", "mid", "--output", "."]),
     "benchmark bad dtype": ("benchmark", ["ResNetBasicBlock", "--position", "mid", "--dtype", "fp8"]),
@@ -408,7 +409,8 @@ def test_help_and_cheap_errors_come_before_the_torch_imports(tmp_path):
     for name, answer in answers.items():
         module = LIGHT[name][0]
         if name.endswith("--help"):
-            assert answer["code"] == 0 and f"python -m blockzoo.{module}" in answer["out"], (name, answer)
+            program = module if module == "blockzoo_cluster" else f"blockzoo.{module}"
+            assert answer["code"] == 0 and f"python -m {program}" in answer["out"], (name, answer)
         else:
             assert answer["code"] == 2 and answer["err"].startswith("error: ") and answer["err"].count("\n") == 1, \
                 (name, answer)
