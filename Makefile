@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 # Then the latencies timed on a busy machine are timed again if it is quiet within a minute (else `make retime`).
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python -m blockzoo.cluster retime --wait 60 || true
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python -m blockzoo_cluster retime --wait 60 || true
 
 # The committed results back after a try-out (`dvc exp run -S setting=tryout` wrote over them; it stays an
 # experiment: `dvc exp apply NAME` brings it back).
@@ -29,11 +29,11 @@ committed:
 
 # What `dvc repro` would run now, and why: the cells by name, with the file or setting that changed.
 why: $(STAMP)
-	$(VENV)/bin/python -m blockzoo.cluster why
+	$(VENV)/bin/python -m blockzoo_cluster why
 
 # Time again every latency timed on a busy machine, once it is quiet (waits up to 10 minutes), then aggregate.
 retime: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python -m blockzoo.cluster retime
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" python -m blockzoo_cluster retime
 
 # A real dataset for the tests: Debian's Fashion-MNIST (root, or sudo, installs it once).
 test-data:
@@ -43,7 +43,7 @@ test-data:
 	@test -d $(FASHION_MNIST) || { echo "error: could not install dataset-fashion-mnist (apt-get); install it, then run make test again"; exit 1; }
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check blockzoo stages scripts tests conf
+	$(VENV)/bin/ruff check blockzoo blockzoo_cluster stages scripts tests conf
 
 test: $(STAMP) test-data lint
 	$(VENV)/bin/python -m pytest

@@ -93,13 +93,3 @@ def check_measures_something(cells, positions, macro_cells) -> None:
         raise BlockzooError("positions is empty and there is no macro architecture, so this run measures nothing; "
                             "list positions (e.g. positions=[mid]), or macro architectures in macro.archs")
 
-
-def conf_digest(conf_dir) -> str:
-    """A digest of the settings files under conf/ (*.yaml): params.yaml records the one it was composed from."""
-    import hashlib
-    from pathlib import Path
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(conf_dir).rglob("*.yaml")):
-        digest.update(str(path.relative_to(conf_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]

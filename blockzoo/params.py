@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from blockzoo.checks import Settings, check_known_keys, closest_hint
-from blockzoo.cluster.settings import ClusterSettings
 from blockzoo.data.catalogue import check_source, check_val_size
 from blockzoo.errors import BlockzooError
 from blockzoo.macro.space import macro_cells
@@ -99,7 +98,7 @@ class PipelineSettings(Settings):
     train: dict | None = section(TrainSettings)
     profile: dict | None = section(ProfileSettings)
     benchmark: dict | None = section(BenchmarkSettings)
-    cluster: dict | None = None
+    cluster: dict | None = None  # the cluster runner's section: the runner checks it (the cells stage runs its check)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "PipelineSettings":
@@ -148,7 +147,6 @@ class PipelineSettings(Settings):
         if benchmark.device == "cpu" and cpu_dtype_problem(benchmark.dtype):  # auto and cuda: known on the machine
             raise BlockzooError(f"benchmark.dtype {benchmark.dtype} with benchmark.device cpu: "
                                 f"{cpu_dtype_problem(benchmark.dtype)}")
-        ClusterSettings.from_dict(self.cluster)
         self.train_settings(None)
         run_blocks = [BASELINE_BLOCK, *self.zoo, *([self.block] if self.block != ALL_BLOCKS else [])]
         for name, _values in (self.block_settings or {}).items():
@@ -231,5 +229,4 @@ def _listed_once(key: str, values) -> None:
         seen.add(value)
 
 
-_SECTIONS = {**{f.name: f.metadata["section"] for f in dataclasses.fields(PipelineSettings) if "section" in f.metadata},
-             "cluster": ClusterSettings}
+_SECTIONS = {f.name: f.metadata["section"] for f in dataclasses.fields(PipelineSettings) if "section" in f.metadata}

@@ -1,4 +1,4 @@
-"""Speed-up of `python -m blockzoo.cluster run` from one worker to two, on this machine's local Ray cluster.
+"""Speed-up of `python -m blockzoo_cluster run` from one worker to two, on this machine's local Ray cluster.
 
     python scripts/bench_cluster.py [--cells-per-run 8] [--pairs 1]
 
@@ -47,7 +47,7 @@ def use_seeds(repo: Path, seeds: list[int]) -> None:
 def cluster_run(repo: Path, jobs: int) -> tuple[float, float]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "blockzoo.cluster", "run", "--jobs", str(jobs), "--scratch",
+    proc = subprocess.run([sys.executable, "-m", "blockzoo_cluster", "run", "--jobs", str(jobs), "--scratch",
                            str(repo.parent / "scratch"), "train"], cwd=repo, env=env, capture_output=True, text=True)
     whole = time.perf_counter() - start
     if proc.returncode != 0:

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # this checkout's blockzoo, as the stages import it
-    sys.path.insert(0, str(ROOT))
+for _folder in (ROOT / "stages", ROOT):  # this checkout's blockzoo, as the stages import it, and stages/conf_digest.py
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 from blockzoo.errors import cli_errors  # noqa: E402
 
@@ -26,9 +27,10 @@ def compose(overrides: list[str], root: Path = ROOT, output: Path | None = None)
     from dvc.utils.hydra import compose_and_dump
     from omegaconf.errors import OmegaConfBaseException
 
+    from conf_digest import conf_digest
+
     from blockzoo import atomic
     from blockzoo.errors import BlockzooError
-    from blockzoo.names import conf_digest
 
     config = Repo(str(root)).config.get("hydra", {})
     with atomic.atomic_path(output or root / "params.yaml") as composed:
@@ -52,7 +54,9 @@ def check(params: dict, root: Path = ROOT) -> None:
     """The cells stage's checks of params.yaml that need no network built (stages/cells.py); the block registry
     (torch, seconds) only for a block outside the built-in zoo or a variant."""
     from blockzoo.params import PipelineSettings
+    from blockzoo_cluster.settings import check_cluster_settings
 
+    check_cluster_settings(params)
     settings = PipelineSettings.from_params(params)
     if settings.needs_the_registry():
         from blockzoo.blocks.registry import import_block_modules, user_block_files

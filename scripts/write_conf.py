@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # this checkout's blockzoo
     sys.path.insert(0, str(ROOT))
 
-from blockzoo.cluster.settings import ClusterSettings  # noqa: E402
 from blockzoo.params import PipelineSettings  # noqa: E402
+from blockzoo_cluster.settings import ClusterSettings  # noqa: E402
 
 CONFIG = ROOT / "conf" / "config.yaml"
 RUNNER_SECTIONS = {"cluster": ClusterSettings}  # sections the library does not read: the cluster runner's

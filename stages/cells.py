@@ -17,9 +17,10 @@ import hashlib
 import sys
 
 from common import ROOT, BlockzooError, cli_errors, stage_params
+from conf_digest import conf_digest
 
 from blockzoo import atomic
-from blockzoo.names import conf_digest, split_block_spec
+from blockzoo.names import split_block_spec
 
 
 def block_fingerprint(spec: str) -> dict:
@@ -58,14 +59,16 @@ def main(conf_dir: str, user_blocks: str, out_dir: str, data_json: str) -> None:
     params = stage_params()
     from blockzoo.params import PipelineSettings
     from blockzoo.settings import DataSettings, ScaffoldSpec
+    from blockzoo_cluster.settings import check_cluster_settings
 
+    check_cluster_settings(params)  # the cluster runner's section, which the library's check leaves to the runner
     settings = PipelineSettings.from_params(params)
     if settings.conf_digest != conf_digest(ROOT / conf_dir):
         raise BlockzooError("conf/ changed after params.yaml was composed from it: run `dvc exp run` "
                             "(which composes params.yaml from conf/), or `make params` then `dvc repro`")
     from blockzoo.blocks.registry import import_block_modules, user_block_files
     from blockzoo.cell import Cell
-    from blockzoo.macro.cells import macro_cell
+    from blockzoo.macro.networks import macro_cell
     from blockzoo.settings import MacroSettings
 
     import_block_modules(user_block_files(ROOT / user_blocks))

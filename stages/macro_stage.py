@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from cell_stage import scaffold_from_params
 
-from blockzoo.macro.cells import macro_cell
+from blockzoo.macro.networks import macro_cell
 
 
 def macro_cell_from_params(name: str, params: dict):

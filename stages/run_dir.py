@@ -1,6 +1,6 @@
 """A training stage's run folder, trained where DVC does not delete it, moved into place when finished.
 
-DVC deletes a stage's outputs before it runs the stage. A training run (checkpoints, dvclive log) is
+DVC deletes a stage's outputs before it runs the stage. A training run (checkpoints, curve log) is
 therefore trained in `.unfinished/<RUN_DIR>`, which no stage declares: a killed run resumes from there
 (blockzoo.train.run decides whether its fingerprint allows it), and the finished folder replaces RUN_DIR
 in one rename. RUN_DIR is then an ordinary output, which DVC's run-cache saves and restores (it skips

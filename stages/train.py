@@ -1,7 +1,7 @@
 """Stage `train@<cell>-<seed>`: train one cell for one seed.
 
 Usage (dvc.yaml): python stages/train.py CELL SEED RUN_DIR RECORD_JSON CURVES_DIR DATA_DIR
-RUN_DIR holds the checkpoints and the dvclive log (cached by DVC; trained in .unfinished/RUN_DIR, where a
+RUN_DIR holds the checkpoints and the curve log (cached by DVC; trained in .unfinished/RUN_DIR, where a
 killed run resumes: stages/run_dir.py); RECORD_JSON and CURVES_DIR (the per-epoch curves) are small and
 tracked by git.
 """
@@ -19,7 +19,7 @@ from blockzoo.settings import DataSettings, train_settings
 
 
 def publish_curves(run_dir, target) -> None:
-    """Copy dvclive's per-epoch TSVs to the git-tracked curves folder."""
+    """Copy the run's per-epoch TSVs to the git-tracked curves folder."""
     target.mkdir(parents=True, exist_ok=True)
     for tsv in sorted((run_dir / "live" / "plots" / "metrics").glob("*.tsv")):
         atomic.write_text(target / tsv.name, tsv.read_text())

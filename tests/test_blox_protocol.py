@@ -16,7 +16,7 @@ from fake_cifar import make_cifar_archive
 from blockzoo.data.catalogue import BLOX_NORMALISATION
 from blockzoo.data.loader import DeviceLoader
 from blockzoo.data.splits import blox_split, load_splits
-from blockzoo.macro.cells import macro_cell
+from blockzoo.macro.networks import macro_cell
 from blockzoo.settings import DataSettings, ScaffoldSpec, TrainSettings
 from blockzoo.train.recipes import RECIPES
 from blockzoo.train.run import BestOfTies, better_epoch, resolve, train

@@ -25,10 +25,10 @@ import yaml
 
 from pipeline_repo import dvc, git_commit_all, make_repo, run, stages_run
 
-from blockzoo.cluster.driver import fitted
-from blockzoo.cluster.settings import ClusterSettings
-from blockzoo.cluster.worker import sweep
 from blockzoo.errors import BlockzooError
+from blockzoo_cluster.driver import fitted
+from blockzoo_cluster.settings import ClusterSettings, check_cluster_settings
+from blockzoo_cluster.worker import sweep
 
 SETTING = {
     "zoo": ["ResNetBasicBlock", "MobileOneBlock"], "block": "MobileOneBlock", "positions": ["early"], "seeds": [0, 1],
@@ -54,9 +54,9 @@ def repo(tmp_path_factory, debian_fashion_mnist) -> Path:
 
 
 def cluster(repo: Path, *args: str, scratch: Path | None = None, env: dict | None = None) -> subprocess.Popen:
-    """`python -m blockzoo.cluster run ARGS` in `repo`; the nodes' scratch folder beside it unless given."""
+    """`python -m blockzoo_cluster run ARGS` in `repo`; the nodes' scratch folder beside it unless given."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "blockzoo.cluster", "run", "--scratch",
+    return subprocess.Popen([sys.executable, "-m", "blockzoo_cluster", "run", "--scratch",
                              str(scratch or repo.parent / "scratch"), *args], cwd=repo, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -201,8 +201,8 @@ def test_a_killed_worker_is_replaced_and_each_cell_lands_once(repo):
     # Each cell once in the results and once in the run-cache; no temporary file left there
     from dvc.stage.cache import _get_stage_hash
 
-    from blockzoo.cluster.plan import dvc_repo
     from blockzoo.results import read_record
+    from blockzoo_cluster.plan import dvc_repo
 
     remote = repo / ".dvc" / "cache"
     with dvc_repo(repo) as dvc_api:
@@ -252,12 +252,30 @@ def test_resources_per_kind_of_cell_and_gpus_only_where_there_are_some():
         fitted({"num_cpus": 4, "num_gpus": 0}, nodes, local=False)
 
 
+@pytest.mark.parametrize("params,message", [
+    ({"cluster": {"train_gpu": 1}}, "unknown setting 'cluster.train_gpu'; did you mean 'cluster.train_gpus'?"),
+    ({"cluster": {"train_cpus": 0}}, "cluster.train_cpus must be a positive integer, got 0"),
+    ({"cluster": {"exclusive_timing": "yes"}}, "cluster.exclusive_timing must be true or false, got 'yes'"),
+    ({"retries": 3, "cluster": {}}, "unknown setting 'retries'; did you mean 'cluster.retries'?"),
+])
+def test_a_bad_cluster_setting_is_one_line(params, message):
+    """The runner's own section of params.yaml, which the library's check (blockzoo.params) leaves to it."""
+    with pytest.raises(BlockzooError) as info:
+        check_cluster_settings({"zoo": [], **params})
+    assert str(info.value) == message
+
+
+def test_the_cluster_section_is_read_with_its_defaults():
+    assert check_cluster_settings({"cluster": {"train_cpus": 3}}) == ClusterSettings(train_cpus=3)
+    assert check_cluster_settings({}) == ClusterSettings()
+
+
 def test_the_guard_ends_the_whole_command_when_its_parent_is_killed(tmp_path):
     """A worker killed with SIGKILL: the guard below it kills dvc and the stage's process, two levels down."""
     marker = tmp_path / "grandchild.pid"
     grandchild = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
     child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
-    worker = ("import os, subprocess, sys; subprocess.run([sys.executable, '-m', 'blockzoo.cluster.guard', "
+    worker = ("import os, subprocess, sys; subprocess.run([sys.executable, '-m', 'blockzoo_cluster.guard', "
               f"str(os.getpid()), sys.executable, '-c', {child!r}])")
     parent = subprocess.Popen([sys.executable, "-c", worker])
     deadline = time.monotonic() + 60
@@ -312,7 +330,7 @@ def one_line(output: str) -> str:
 
 
 def test_a_new_block_file_not_in_git_is_the_file_named_and_other_results_are_not(tmp_path):
-    from blockzoo.cluster.plan import uncommitted, uncommitted_error
+    from blockzoo_cluster.plan import uncommitted, uncommitted_error
 
     run(tmp_path, "git", "init", "-q")
     for name in ("conf/config.yaml", "metrics/train/MobileOneBlock-mid-s0.json", "params.yaml"):
@@ -336,10 +354,10 @@ def test_a_new_block_file_not_in_git_is_the_file_named_and_other_results_are_not
 
 
 def test_a_second_run_in_the_same_checkout_stops_and_the_scratch_folder_is_the_users(tmp_path, monkeypatch):
-    from blockzoo.cluster.driver import default_scratch, one_run_per_checkout
+    from blockzoo_cluster.driver import default_scratch, one_run_per_checkout
 
     with one_run_per_checkout(tmp_path):
-        with pytest.raises(BlockzooError, match=rf"another `python -m blockzoo.cluster run` is running in this "
+        with pytest.raises(BlockzooError, match=rf"another `python -m blockzoo_cluster run` is running in this "
                                                 rf"checkout \(pid {os.getpid()}\)"):
             with one_run_per_checkout(tmp_path):
                 pass
@@ -352,7 +370,7 @@ def test_a_second_run_in_the_same_checkout_stops_and_the_scratch_folder_is_the_u
 
 @pytest.mark.parametrize("override", ["setting", "=tryout", "+=1"])
 def test_a_malformed_setting_override_is_one_line_before_anything_runs(override, capsys):
-    from blockzoo.cluster.__main__ import main
+    from blockzoo_cluster.__main__ import main
 
     assert main(["run", "-S", override]) == 2
     assert capsys.readouterr().err.startswith("error: -S takes KEY=VALUE")
@@ -378,8 +396,8 @@ def timing_repo(root: Path) -> Path:
 
 
 def test_a_latency_timed_busy_is_timed_again_once_the_machine_is_quiet(tmp_path, capsys):
-    from blockzoo.cluster.driver import dvc as driver_dvc
-    from blockzoo.cluster.retime import busy_timings, retime
+    from blockzoo_cluster.driver import dvc as driver_dvc
+    from blockzoo_cluster.retime import busy_timings, retime
 
     root = timing_repo(tmp_path / "repo")
     assert busy_timings(root) == ["benchmark@A"]
@@ -404,7 +422,7 @@ def test_a_latency_timed_busy_is_timed_again_once_the_machine_is_quiet(tmp_path,
 
 
 def test_why_names_the_block_file_or_setting_that_changed_a_cells_spec():
-    from blockzoo.cluster.why import spec_changes, status_reason
+    from blockzoo_cluster.why import spec_changes, status_reason
 
     def spec(sha="a", train=None, torch="2.0"):
         fingerprint = {"source": "user_blocks/my_block.py", "sha256": sha, "libraries": {"torch": torch}}

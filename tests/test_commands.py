@@ -21,10 +21,10 @@ from test_profile import PLAIN_CONV_BLOCKS
 from blockzoo import BlockzooError, cli, costs, results
 from blockzoo.benchmark.__main__ import main as benchmark_main
 from blockzoo.blocks.registry import unregister_block
-from blockzoo.cluster.__main__ import main as cluster_main
 from blockzoo.profile.__main__ import main as profile_main
 from blockzoo.train.__main__ import main as train_main
 from blockzoo.visualize import main as visualize_main
+from blockzoo_cluster.__main__ import main as cluster_main
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--num-blocks", "1", "--base-channels", "8"]
@@ -202,9 +202,9 @@ MORE_ERRORS = {
                                    "a_file is a file, not a folder"),
     "visualize out unwritable": (["blockzoo.visualize", "a_file", "--out", "read_only"], "cannot write in read_only"),
     # cluster (its argument checks)
-    "cluster no jobs": (["blockzoo.cluster", "run", "--jobs", "0"], "--jobs must be an integer from 1 to 1024"),
-    "cluster too many jobs": (["blockzoo.cluster", "run", "--jobs", "100000"], "--jobs must be an integer from 1"),
-    "cluster scratch a file": (["blockzoo.cluster", "run", "--scratch", "a_file"],
+    "cluster no jobs": (["blockzoo_cluster", "run", "--jobs", "0"], "--jobs must be an integer from 1 to 1024"),
+    "cluster too many jobs": (["blockzoo_cluster", "run", "--jobs", "100000"], "--jobs must be an integer from 1"),
+    "cluster scratch a file": (["blockzoo_cluster", "run", "--scratch", "a_file"],
                                "--scratch a_file is a file, not a folder"),
 }
 USER_ERRORS.update({name: argv for name, (argv, _) in MORE_ERRORS.items()})
@@ -347,7 +347,7 @@ def test_user_errors_are_one_line(name, tmp_path, monkeypatch, capsys, misbehavi
     module, *argv = (arg.format(**misbehaving) for arg in USER_ERRORS[name])
     main = {"blockzoo.profile": profile_main, "blockzoo.benchmark": benchmark_main, "blockzoo.costs": costs.main,
             "blockzoo.train": train_main, "blockzoo.visualize": visualize_main,
-            "blockzoo.cluster": cluster_main}[module]
+            "blockzoo_cluster": cluster_main}[module]
     before = file_states(tmp_path)
     returncode = main(argv)
     captured = capsys.readouterr()
@@ -375,7 +375,8 @@ import contextlib, io, json, sys
 from importlib import import_module
 
 def run(module, argv):
-    name = f"blockzoo.{module}" + ("" if module in ("costs", "visualize") else ".__main__")
+    package = "blockzoo_cluster" if module == "blockzoo_cluster" else f"blockzoo.{module}"
+    name = package + ("" if module in ("costs", "visualize") else ".__main__")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -388,7 +389,7 @@ print(json.dumps({name: run(*case) for name, case in json.loads(sys.argv[1]).ite
 """
 LIGHT = {  # answered before torch is imported: --help, and the inputs that need no torch to be found wrong
     **{f"{module} --help": (module, ["--help"]) for module in ("profile", "benchmark", "train", "costs", "visualize",
-                                                               "cluster")},
+                                                               "blockzoo_cluster")},
     "profile bad position": ("profile", ["ResNetBasicBlock", "--position", "middle"]),
     "profile output a folder": ("profile", ["ResNetBasicBlock", "--position", "mid", "--output", "."]),
     "benchmark bad dtype": ("benchmark", ["ResNetBasicBlock", "--position", "mid", "--dtype", "fp8"]),
@@ -408,7 +409,8 @@ def test_help_and_cheap_errors_come_before_the_torch_imports(tmp_path):
     for name, answer in answers.items():
         module = LIGHT[name][0]
         if name.endswith("--help"):
-            assert answer["code"] == 0 and f"python -m blockzoo.{module}" in answer["out"], (name, answer)
+            program = module if module == "blockzoo_cluster" else f"blockzoo.{module}"
+            assert answer["code"] == 0 and f"python -m {program}" in answer["out"], (name, answer)
         else:
             assert answer["code"] == 2 and answer["err"].startswith("error: ") and answer["err"].count("\n") == 1, \
                 (name, answer)

@@ -278,7 +278,7 @@ def test_blockdrops_cifar_resnets_by_hand():
     """
     from blockzoo.cell import count_parameters
     from blockzoo.dynamic.measure import blockdrop_flops
-    from blockzoo.macro.cells import ZooMacroCell
+    from blockzoo.macro.networks import ZooMacroCell
 
     for n, params, flops in ((5, 464170, 137725184), (18, 1727978, 505775360)):
         net = ZooMacroCell(("ResNetBasicBlock.cifar",) * 3, ScaffoldSpec(num_blocks=n, base_channels=16,

@@ -85,7 +85,7 @@ def test_cuda_event_latency(monkeypatch):
 def test_a_gpu_resource_cell_on_a_local_ray_cluster(tmp_path, fake_cifar100):
     import ray
 
-    from blockzoo.cluster.settings import ClusterSettings  # blockzoo_cluster.settings once the runner moves
+    from blockzoo_cluster.settings import ClusterSettings
 
     ask = ClusterSettings(train_gpus=1.0).resources("train@ResNetBasicBlock-mid-0", cluster_has_gpus=True)
     assert ask["num_gpus"] == 1.0

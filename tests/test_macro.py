@@ -14,7 +14,7 @@ import torch
 
 from blockzoo.errors import BlockzooError
 from blockzoo.macro import blox
-from blockzoo.macro.bloxnet import OPERATIONS, BloxCell, BloxNet
+from blockzoo.macro.bloxnet import OPERATIONS, BloxCellModule, BloxNet
 from blockzoo.macro.dataset import MacroDataset
 from blockzoo.macro.search import random_search, regularized_evolution
 from blockzoo.macro.space import BloxSpace, ZooSpace, macro_cells, network_name
@@ -28,10 +28,10 @@ def params(module: torch.nn.Module) -> int:
 
 # --- the BLOX space --------------------------------------------------------------------------------------
 
-def test_45_unique_cells_and_91125_architectures():
-    cells = blox.unique_cells()
-    assert len(cells) == 45
-    schemes = [blox.SCHEMES[cell[2:]] for cell in cells]
+def test_45_unique_blox_cells_and_91125_architectures():
+    blox_cells = blox.unique_blox_cells()
+    assert len(blox_cells) == 45
+    schemes = [blox.SCHEMES[blox_cell[2:]] for blox_cell in blox_cells]
     assert {s: schemes.count(s) for s in set(schemes)} == {
         "single": 3, "sequential": 9, "dense-in": 9, "skip-out": 9, "both": 9, "parallel": 6}
     assert len(BloxSpace()) == 91_125
@@ -49,25 +49,25 @@ def test_parameter_counts_equal_blox():
 
 
 @pytest.mark.parametrize("code", [(0, 1, 1, 0, 0), (1, 2, 1, 1, 0), (2, 0, 1, 0, 1), (0, 2, 1, 1, 1), (1, 2, 0, 1, 1)])
-def test_op1_receives_the_cell_input_itself(code):
-    cell = BloxCell(code, 8).eval()
+def test_op1_receives_the_blox_cell_input_itself(code):
+    blox_cell = BloxCellModule(code, 8).eval()
     seen = []
-    cell.op1.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
+    blox_cell.op1.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
     x = torch.randn(2, 8, 6, 6)
-    cell(x)
+    blox_cell(x)
     assert len(seen) == 1 and seen[0] is x  # exactly once, x itself: never x + x
 
 
-def test_the_cell_computes_what_its_bits_say():
+def test_the_blox_cell_computes_what_its_bits_say():
     torch.manual_seed(0)
     x = torch.randn(1, 8, 6, 6)
     cases = (((0, 1, 1, 1, 0), lambda c: c.op2(c.op1(x) + x)), ((0, 1, 1, 0, 1), lambda c: c.op2(c.op1(x)) + c.op1(x)),
              ((0, 1, 0, 1, 1), lambda c: c.op1(x) + c.op2(x)), ((2, 0, 0, 0, 1), lambda c: c.op1(x)))
     for code, expected in cases:
-        cell = BloxCell(code, 8).eval()
+        blox_cell = BloxCellModule(code, 8).eval()
         with torch.no_grad():
-            torch.testing.assert_close(cell(x), expected(cell))
-    assert BloxCell((2, 1, 0, 0, 1), 8).op2 is None  # prev = input = 0, sc = 1: op2 is not built
+            torch.testing.assert_close(blox_cell(x), expected(blox_cell))
+    assert BloxCellModule((2, 1, 0, 0, 1), 8).op2 is None  # prev = input = 0, sc = 1: op2 is not built
 
 
 def test_isomorphic_vectors_have_one_canonical_form_and_id():
@@ -85,10 +85,10 @@ def test_isomorphic_vectors_have_one_canonical_form_and_id():
 
 @pytest.mark.parametrize("arch,message", [
     ([1, 2, 3], "has 15 integers"),
-    ([[[0], [1, 1, 1, 1]], [[1], [1, 1, 0, 0]]], "one cell per stage (3)"),
+    ([[[0], [1, 1, 1, 1]], [[1], [1, 1, 0, 0]]], "one BLOX cell per stage (3)"),
     ([[[0], [1, 1, 1, 1]], [[1], [1, 2, 0, 0]], [[0], [0, 1, 1, 0]]], "stage 1: prev must be an integer from 0 to 1"),
     ([[[3], [1, 1, 1, 1]], [[1], [1, 1, 0, 0]], [[0], [0, 1, 1, 0]]], "stage 0: op1 must be an integer from 0 to 2"),
-    ([[[0], [1, 0, 0, 0]], [[1], [1, 1, 0, 0]], [[0], [0, 1, 1, 0]]], "prev = input = sc = 0 leaves the cell"),
+    ([[[0], [1, 0, 0, 0]], [[1], [1, 1, 0, 0]], [[0], [0, 1, 1, 0]]], "prev = input = sc = 0 leaves the BLOX cell"),
     ("[[0]", "is not a BLOX arch vector"),
 ])
 def test_bad_arch_vectors_are_one_line(arch, message):
@@ -243,9 +243,9 @@ def macro(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "blockzoo.macro", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_cli_cells_sample_and_profile():
-    cells = macro("cells")
-    assert cells.returncode == 0 and len(cells.stdout.splitlines()) == 45 and not cells.stderr
+def test_cli_blox_cells_sample_and_profile():
+    blox_cells = macro("blox-cells")
+    assert blox_cells.returncode == 0 and len(blox_cells.stdout.splitlines()) == 45 and not blox_cells.stderr
     sample = macro("sample", "--space", "blox", "--n", "20", "--seed", "0")
     assert len(sample.stdout.splitlines()) == 20 and sample.stdout == macro("sample", "--space", "blox", "--n", "20",
                                                                              "--seed", "0").stdout

@@ -83,12 +83,12 @@ def test_the_zoo_table_is_the_zoo():
 
 def test_the_scaffold_and_blox_sizes_stated():
     from blockzoo import ScaffoldNet
-    from blockzoo.macro.blox import unique_cells
+    from blockzoo.macro.blox import unique_blox_cells
 
     params = sum(p.numel() for p in ScaffoldNet("ResNetBasicBlock", "early").parameters())
     assert params == 4_528_996 and f"{params:,} parameters" in TEXT["docs/zoo.md"]
     assert f"{params:,} parameters" in TEXT["docs/commands.md"]
-    cells = len(unique_cells())
+    cells = len(unique_blox_cells())
     assert f"{cells} unique cells, {cells}^3 = {cells ** 3:,} networks" in TEXT["docs/macro.md"]
 
 

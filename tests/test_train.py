@@ -407,9 +407,8 @@ def _garbage(path: Path) -> None:
     ("checkpoints/last.ckpt", _not_a_checkpoint, "it is not a checkpoint of a training run"),
     ("checkpoints/last.ckpt", _another_network, "it holds the weights of another network"),
     ("checkpoints/best.ckpt", _truncate, "it cannot be read"),
-    ("live/metrics.json", _garbage, "it is not a readable dvclive log file"),  # dvclive reads its log back too
-    ("live/params.yaml", _garbage, "it is not a readable dvclive log file"),
-    ("live/plots/metrics/val_acc.tsv", _garbage, "it is not a readable dvclive log file"),
+    ("live/metrics.json", _garbage, "it is not a readable curve log file"),  # a resumed run appends to its log
+    ("live/plots/metrics/val_acc.tsv", _garbage, "it is not a readable curve log file"),
     ("checkpoints/last.ckpt", None, None),
     ("checkpoints/last.ckpt+checkpoints/best.ckpt", _truncate, "it cannot be read"),  # two: still one line
 ])

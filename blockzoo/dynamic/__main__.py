@@ -156,7 +156,7 @@ def _cell(args, trained: dict):
     args.dataset = values.pop("dataset")
     scaffold = ScaffoldSpec.for_dataset(values, get_dataset_info(args.dataset))
     if stages is not None:
-        from blockzoo.macro.cells import ZooMacroCell
+        from blockzoo.macro.networks import ZooMacroCell
 
         return ZooMacroCell(stages, scaffold)
     from blockzoo.cell import Cell

@@ -1,6 +1,6 @@
 """train_dynamic(): BlockDrop on one trained cell, then its honest test-time measurement.
 
-Under out_dir: config.json (the run's fingerprint), live/ (dvclive curves of reward, accuracy and blocks
+Under out_dir: config.json (the run's fingerprint), live/ (curves of reward, accuracy and blocks
 used), checkpoints/best.ckpt (the best greedy validation reward at the run's gamma, curriculum and fine-tuning
 epochs alike, once the policy decides every block) and last.ckpt (every epoch, to resume a killed run of the
 same fingerprint), record.json (the results record, section `dynamic`: which epoch and stage were selected,
@@ -33,7 +33,8 @@ from blockzoo.dynamic.policy import PolicyNet
 from blockzoo.environment import collect_environment, loaded_code
 from blockzoo.errors import BlockzooError
 from blockzoo.settings import DataSettings, DynamicSettings
-from blockzoo.train.module import EpochLoader, LiveLogger
+from blockzoo.train.curve_log import CurveLogger
+from blockzoo.train.module import EpochLoader
 from blockzoo.train.run import prepare_out_dir, quiet_lightning
 
 BREAK_EVEN_WARNING = 0.5  # a policy that must skip more than half of what it can save to pay for itself
@@ -182,7 +183,7 @@ def fit(module: BlockDropModule, train_data, val_data, out: Path, *, steps: int,
                            save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
     latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
-    logger = LiveLogger(dir=str(out / "live"), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
+    logger = CurveLogger(out / "live", resume=resume)
     trainer = L.Trainer(accelerator=device.type, devices=[device.index or 0] if device.type == "cuda" else 1,
                         max_epochs=module.schedule.epochs, limit_train_batches=steps, logger=logger,
                         callbacks=[best, latest, *callbacks], num_sanity_val_steps=0, enable_model_summary=False,

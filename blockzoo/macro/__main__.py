@@ -1,7 +1,7 @@
-"""Macro architectures: profile them, list BLOX's unique cells, sample a space, search BLOX's release, export.
+"""Macro architectures: profile them, list the unique BLOX cells, sample a space, search BLOX's release, export.
 
     python -m blockzoo.macro profile ARCH [ARCH ...]     one JSON object per line: params, FLOPs, memory
-    python -m blockzoo.macro cells                       the 45 unique BLOX cells, one per line
+    python -m blockzoo.macro blox-cells                  the 45 unique BLOX cells, one per line
     python -m blockzoo.macro sample --space blox --n 20 --seed 0
     python -m blockzoo.macro search RELEASE --budget 300 --runs 10      random search and regularised evolution
                                                          over a BLOX release folder: their trajectories
@@ -30,7 +30,7 @@ def build_parser() -> cli.Parser:
                          help="batch of the memory measurement (default 8 on a CPU, 64 on a GPU)")
     profile.add_argument("--blox-width", type=int, default=32, metavar="N", help="BLOX stem width (default 32)")
     cli.add_scaffold_options(profile)
-    commands.add_parser("cells", help="the 45 unique BLOX cells, one per line")
+    commands.add_parser("blox-cells", help="the 45 unique BLOX cells, one per line")
     sample = commands.add_parser("sample", help="a seeded sample of architectures, one per line")
     sample.add_argument("--space", default="blox", help="blox or zoo (default blox)")
     sample.add_argument("--n", type=int, default=10, help="how many (default 10)")
@@ -133,7 +133,7 @@ def check_args(args) -> None:
 
 def profile_archs(args) -> None:
     from blockzoo.cell import Cell
-    from blockzoo.macro.cells import BloxCell, ZooMacroCell
+    from blockzoo.macro.networks import BloxMacroCell, ZooMacroCell
     from blockzoo.macro.space import BloxSpace, ZooSpace, network_name
     from blockzoo.names import is_macro_cell
     from blockzoo.profile.measure import profile_cell
@@ -145,7 +145,7 @@ def profile_archs(args) -> None:
     for text in args.archs:  # every argument checked before anything is measured
         if text.lstrip().startswith("[") or text.startswith("blox-"):
             space = BloxSpace()
-            cells.append((space, BloxCell(space.parse(text), template.scaffold, args.blox_width)))
+            cells.append((space, BloxMacroCell(space.parse(text), template.scaffold, args.blox_width)))
         else:
             space = ZooSpace(())
             stages = space.parse(text)
@@ -170,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     from blockzoo.macro import blox
     from blockzoo.macro.space import space_of
 
-    if args.command == "cells":
-        for index, cell in enumerate(blox.unique_cells()):
-            op1, op2, prev, inp, sc = cell
-            print(f"{index:02d} {json.dumps([[op1], [op2, prev, inp, sc]])} {blox.describe_cell(cell)}")
+    if args.command == "blox-cells":
+        for index, blox_cell in enumerate(blox.unique_blox_cells()):
+            op1, op2, prev, inp, sc = blox_cell
+            print(f"{index:02d} {json.dumps([[op1], [op2, prev, inp, sc]])} {blox.describe_blox_cell(blox_cell)}")
     elif args.command == "sample":
         blocks = [b.strip() for b in args.blocks.split(",")] if args.blocks else None
         if args.space == "zoo" and blocks is None:

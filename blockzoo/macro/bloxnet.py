@@ -1,4 +1,4 @@
-"""The BLOX network as torch modules (docs/blox.md): its three operations, the cell, the Reduction, BloxNet.
+"""The BLOX network as torch modules (docs/blox.md): its three operations, the BLOX cell, the Reduction, BloxNet.
 
 Every conv has a bias; CBR is Conv2d -> BatchNorm2d -> ReLU. The stages are named like ScaffoldNet's
 (stem, early, mid, late, head), so that the profile and benchmark measure both kinds of network alike.
@@ -61,19 +61,19 @@ def bconv_op(c: int) -> nn.Module:
 OPERATIONS = (conv_op, mbconv_op, bconv_op)
 
 
-class BloxCell(nn.Module):
-    """n1 = op1(x); n2 = op2(prev * n1 + input * x); out = n2 + n1 if sc else n2. Built from the canonical
-    cell, so that op2 exists only where it is used."""
+class BloxCellModule(nn.Module):
+    """A BLOX cell: n1 = op1(x); n2 = op2(prev * n1 + input * x); out = n2 + n1 if sc else n2. Built from the
+    canonical BLOX cell, so that op2 exists only where it is used."""
 
-    def __init__(self, cell: blox.Cell, channels: int):
+    def __init__(self, blox_cell: blox.BloxCell, channels: int):
         super().__init__()
-        op1, op2, self.prev, self.input, self.sc = blox.canonical_cell(cell)
+        op1, op2, self.prev, self.input, self.sc = blox.canonical_blox_cell(blox_cell)
         self.op1 = OPERATIONS[op1](channels)
         self.single = (self.prev, self.input, self.sc) == (0, 0, 1)
         self.op2 = None if self.single else OPERATIONS[op2](channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n1 = self.op1(x)  # exactly once, on the cell input itself
+        n1 = self.op1(x)  # exactly once, on the BLOX cell's input itself
         if self.single:
             return n1
         if self.prev and self.input:
@@ -100,15 +100,15 @@ class Reduction(nn.Module):
 
 
 class BloxNet(nn.Module):
-    """Stem (CBR 3x3, in_chans -> width), per stage a cell at C and a Reduction C -> 2C, head (pool, linear)."""
+    """Stem (CBR 3x3, in_chans -> width), per stage a BLOX cell at C and a Reduction C -> 2C, head (pool, linear)."""
 
     def __init__(self, arch, num_classes: int = 100, in_chans: int = 3, width: int = 32):
         super().__init__()
         self.arch = blox.canonical(arch)
         self.stem = cbr(in_chans, width, 3, padding=1)
         channels = width
-        for stage, cell in zip(("early", "mid", "late"), self.arch, strict=True):
-            self.add_module(stage, nn.Sequential(BloxCell(cell, channels), Reduction(channels)))
+        for stage, blox_cell in zip(("early", "mid", "late"), self.arch, strict=True):
+            self.add_module(stage, nn.Sequential(BloxCellModule(blox_cell, channels), Reduction(channels)))
             channels *= 2
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from blockzoo.errors import BlockzooError
-from blockzoo.macro import blox, bloxio
+from blockzoo.macro import blox, bloxhash, bloxio
+from blockzoo.macro.bloxtable import flat_blox_cell_of_code
 
 PARTS = ("info", "base", "ext", "env")
 
@@ -54,7 +55,7 @@ def synthetic(n: int, epochs: int, seed: int = 0, archs: Sequence | None = None,
     if archs is None:
         archs = [blox.nested(a) for _, a in zip(range(n), blox.all_archs(), strict=False)]
     n = len(archs)
-    hashes = [bloxio.model_hash(a) for a in archs]
+    hashes = [bloxhash.model_hash(a) for a in archs]
     rise = 1 - np.exp(-np.arange(1, epochs + 1) / (epochs / 6))
 
     def curve(examples: int, top: float, size: int) -> np.ndarray:
@@ -99,7 +100,7 @@ def export(dataset, folder: str | Path, formats: Sequence[str] = (".blox", ".pic
         raise BlockzooError("no trained BLOX architecture with a validation curve in this dataset; run the macro "
                             "stages with BLOX architectures (macro.archs) and their curves (plots/curves) first")
     first = frame.drop_duplicates("id")
-    hash_of = {row.id: bloxio.model_hash(json.loads(row.arch)) for row in first.itertuples()}
+    hash_of = {row.id: bloxhash.model_hash(json.loads(row.arch)) for row in first.itertuples()}
     info = [[hash_of[row.id], int(row.params), int(row.flops), json.loads(row.arch)] for row in first.itertuples()
             if row.params == row.params and row.flops == row.flops]
     written = []
@@ -121,22 +122,22 @@ def export(dataset, folder: str | Path, formats: Sequence[str] = (".blox", ".pic
 
 
 def search_table(view, metric: str = "val") -> dict[tuple[int, int, int], float]:
-    """{(cell index per stage): accuracy} of a blox_api view with blox-info, for the search baselines: the best
-    validation top-1 (metric "val") or the test top-1 ("test") of its first seed, in percent."""
+    """{(BLOX cell index per stage): accuracy} of a blox_api view with blox-info, for the search baselines: the
+    best validation top-1 (metric "val") or the test top-1 ("test") of its first seed, in percent."""
     if view.static_info is None:
         raise BlockzooError("searching a BLOX release needs its blox-info file (the arch vector of each hash)")
     table, static = view.dbs[0], view.static_info.dbs[0]
-    index = {cell: i for i, cell in enumerate(blox.unique_cells())}
+    index = {blox_cell: i for i, blox_cell in enumerate(blox.unique_blox_cells())}
     by_code = np.full(256, -1, dtype=np.int64)
     for code in range(72):
-        cell = ((code >> 3) // 3, (code >> 3) % 3, (code >> 2) & 1, (code >> 1) & 1, code & 1)
-        if cell[2:] != (0, 0, 0):
-            by_code[code] = index[blox.canonical_cell(cell)]
+        blox_cell = flat_blox_cell_of_code(code)
+        if blox_cell[2:] != (0, 0, 0):
+            by_code[code] = index[blox.canonical_blox_cell(blox_cell)]
     rows = np.array([static.index.get(h, -1) for h in table.hashes])
     if (rows < 0).any():
         raise BlockzooError(f"{int((rows < 0).sum())} networks of the training files are not in blox-info; give one "
                             "release's files")
-    cells = by_code[np.asarray(static.data["arch_vec"])[rows]]
+    blox_cells = by_code[np.asarray(static.data["arch_vec"])[rows]]
     values = (np.asarray(table.data["val_top1"]).max(axis=1) if metric == "val" else
               np.asarray(table.data["test_top1"]))
-    return {tuple(int(c) for c in arch): float(v) for arch, v in zip(cells, values, strict=True)}
+    return {tuple(int(c) for c in arch): float(v) for arch, v in zip(blox_cells, values, strict=True)}

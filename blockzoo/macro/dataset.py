@@ -23,6 +23,7 @@ import pandas as pd
 
 from blockzoo import atomic, results
 from blockzoo.errors import BlockzooError
+from blockzoo.macro import blox, blox_api, bloxhash
 from blockzoo.macro.space import BloxSpace, ZooSpace, network_name
 from blockzoo.names import BASELINE_BLOCK, POSITIONS, is_macro_cell, parse_cell, split_block_spec
 from blockzoo.report.curves import read_run_curves
@@ -142,8 +143,6 @@ class MacroDataset:
         architectures are found from their hashes. The extended and environment files, when asked for, are read
         and checked; blockzoo's columns hold what base, info and bench give. For BLOX's own API (every column),
         use blockzoo.macro.blox_api."""
-        from blockzoo.macro import blox_api
-
         if include_static_info is None:
             formats = (".blox", ".pickle", ".csv")
             include_static_info = any(p.suffix in formats for p in Path(folder).glob("blox-info.*"))
@@ -155,8 +154,6 @@ class MacroDataset:
     @classmethod
     def from_blox_view(cls, view) -> "MacroDataset":
         """From a blox_api.Dataset (see from_blox)."""
-        from blockzoo.macro import blox as space_blox
-
         ids_of = _blox_ids_by_hash(view)
         frames = []
         for seed, table in zip(view.seeds, view.dbs, strict=True):
@@ -171,7 +168,7 @@ class MacroDataset:
                                   "val_acc": curves.max(axis=1), "val_curve": [json.dumps(c) for c in curves.tolist()],
                                   "train_time_s": np.asarray(table.data["train_time_s"], dtype=float),
                                   "epochs": curves.shape[1], "dataset": view.dataset, "recipe": "blox (BLOX release)"})
-            frame["arch"] = [json.dumps(space_blox.nested(space_blox.from_id(i))) for i in ids]
+            frame["arch"] = [json.dumps(blox.nested(blox.from_id(i))) for i in ids]
             if view.static_info is not None:
                 static = view.static_info.dbs[0]
                 order = [static.index.get(h, -1) for h in table.hashes]
@@ -357,13 +354,10 @@ class MacroDataset:
 def _blox_ids_by_hash(view) -> dict[str, str]:
     """blockzoo's id of each model hash of a BLOX view: from blox-info's arch vectors, else by hashing every
     architecture of the space (about half a minute for all 91,125)."""
-    from blockzoo.macro import blox as space_blox
-    from blockzoo.macro import bloxio
-
     if view.static_info is not None:
         static = view.static_info.dbs[0]
-        return {h: space_blox.arch_id(static.value("arch_vec", i)) for i, h in enumerate(static.hashes)}
-    return {bloxio.model_hash(arch): space_blox.arch_id(arch) for arch in space_blox.all_archs()}
+        return {h: blox.arch_id(static.value("arch_vec", i)) for i, h in enumerate(static.hashes)}
+    return {bloxhash.model_hash(arch): blox.arch_id(arch) for arch in blox.all_archs()}
 
 
 def _space_and_arch(record: dict) -> tuple[str | None, str | None]:

@@ -40,13 +40,14 @@ class BloxSpace:
         return blox.all_archs()
 
     def __len__(self) -> int:
-        return len(blox.unique_cells()) ** blox.STAGES
+        return len(blox.unique_blox_cells()) ** blox.STAGES
 
     def sample(self, n: int, seed: int) -> list[blox.Arch]:
         """n distinct architectures, uniform over the unique ones, reproducible from the seed."""
-        cells = blox.unique_cells()
+        blox_cells = blox.unique_blox_cells()
+        k = len(blox_cells)
         indices = random.Random(seed).sample(range(len(self)), _checked_count(n, len(self)))
-        return [tuple(cells[i // len(cells) ** p % len(cells)] for p in (2, 1, 0)) for i in indices]
+        return [tuple(blox_cells[i // k ** p % k] for p in (2, 1, 0)) for i in indices]
 
     def build(self, arch, num_classes: int = 100, in_chans: int = 3):
         from blockzoo.macro.bloxnet import BloxNet

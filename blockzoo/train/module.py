@@ -11,7 +11,6 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from dvclive.lightning import DVCLiveLogger
 from timm.optim import param_groups_weight_decay
 
 from blockzoo import atomic
@@ -232,12 +231,6 @@ class ScaffoldModule(L.LightningModule):
         self._wall_before = saved.get("wall_time_s", 0.0)
 
 
-class LiveLogger(DVCLiveLogger):
-    """dvclive's Lightning logger, without a run name in the progress bar."""
-
-    version = None
-
-
 class EpochLoader:
     """The training DeviceLoader, told the epoch whenever Lightning starts iterating it.
 
@@ -259,7 +252,7 @@ class EpochLoader:
 
 
 def _truncate_live_log(metrics_dir: Path, keep_before: int) -> None:
-    """Drop the rows of epochs >= keep_before from dvclive's per-metric TSVs (a resumed run logs them again)."""
+    """Drop the rows of epochs >= keep_before from the curve log's per-metric TSVs (a resumed run logs them again)."""
     for path in sorted(metrics_dir.rglob("*.tsv")):
         rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8")), delimiter="\t"))
         if not rows or "step" not in rows[0]:

@@ -2,7 +2,7 @@
 
 Under out_dir it writes:
     config.json               the run's fingerprint: cell, settings, seed, code and library versions
-    live/                     dvclive log: metrics.json and plots/metrics/<name>.tsv, one row per epoch
+    live/                     curve log: metrics.json and plots/metrics/<name>.tsv, one row per epoch
     checkpoints/best.ckpt     the epoch with the best validation accuracy
     checkpoints/last.ckpt     the latest epoch (written every epoch), to resume from
     record.json               the results record (blockzoo.results schema), written last, atomically
@@ -10,7 +10,7 @@ Under out_dir it writes:
 Every call trains: a finished run in out_dir is trained again from scratch (deciding what is already
 done is DVC's job). A killed run resumes from last.ckpt when its fingerprint equals this run's, and
 starts afresh, saying so in one line, when the code or settings changed, or when a checkpoint of it
-cannot be used (truncated, empty, not a checkpoint, another network's) or its dvclive log cannot be read
+cannot be used (truncated, empty, not a checkpoint, another network's) or its curve log cannot be read
 back: that file is kept aside as <name>.broken-<time> in out_dir. A run whose loss becomes non-finite
 stops and is recorded with status "diverged".
 """
@@ -40,7 +40,8 @@ from blockzoo.environment import collect_environment, loaded_code
 from blockzoo.errors import BlockzooError
 from blockzoo.settings import DataSettings, TrainSettings
 from blockzoo.train.allocator import keep_freed_memory
-from blockzoo.train.module import Diverged, EpochLoader, LiveLogger, ScaffoldModule
+from blockzoo.train.curve_log import CurveLogger, curve_log_problems
+from blockzoo.train.module import Diverged, EpochLoader, ScaffoldModule
 from blockzoo.train.recipes import Recipe, resolve_recipe
 
 
@@ -133,7 +134,7 @@ def train(cell: Cell, settings: TrainSettings, data: DataSettings, *, seed: int 
     module = ScaffoldModule(net, resolved.recipe, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
                             channels_last=resolved.channels_last, compile=settings.compile)
     resume = prepare_out_dir(out, identity, module)
-    logger = LiveLogger(dir=str(out / "live"), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
+    logger = CurveLogger(out / "live", resume=resume)
     logger.log_hyperparams({"cell": cell.name, "seed": seed, **identity["train"]})
     best = (BestOfTies if recipe.best_ties == "lower-val-loss" else ModelCheckpoint)(
         dirpath=ckpt_dir, filename="best", monitor="val_acc", mode="max", save_top_k=1, auto_insert_metric_name=False,
@@ -228,7 +229,8 @@ def prepare_out_dir(out: Path, identity: dict, module: L.LightningModule | None 
         print(f"{out}: a finished run; training it again from scratch", file=sys.stderr)
     elif last.is_file() and previous == identity:
         broken = [(path, problem) for path in (last, out / "checkpoints" / "best.ckpt")
-                  if path.is_file() and (problem := checkpoint_problem(path, module))] + live_log_problems(out / "live")
+                  if path.is_file() and (problem := checkpoint_problem(path, module))]
+        broken += curve_log_problems(out / "live")
         if not broken:
             return True
         said = [f"{path.relative_to(out)} cannot be resumed from: {problem}; kept aside as "
@@ -263,28 +265,6 @@ def checkpoint_problem(path: Path, module: L.LightningModule | None = None) -> s
         if found != shapes:
             return "it holds the weights of another network"
     return None
-
-
-def live_log_problems(live: Path) -> list[tuple[Path, str]]:
-    """The files of a dvclive log that dvclive could not resume from (it reads them all back), and why."""
-    from dvclive.serialize import load_yaml
-
-    problems = []
-    for path in [live / "metrics.json", live / "params.yaml", *sorted((live / "plots").rglob("*.tsv"))]:
-        if not path.is_file():
-            continue
-        try:
-            if path.suffix == ".json":
-                ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
-            elif path.suffix == ".yaml":
-                ok = isinstance(load_yaml(path), dict | None)
-            else:
-                ok = "step" in path.read_text(encoding="utf-8").partition("\n")[0].split("\t")
-        except Exception:  # noqa: BLE001 - undecodable, unparsable: dvclive would fail on it
-            ok = False
-        if not ok:
-            problems.append((path, "it is not a readable dvclive log file"))
-    return problems
 
 
 def keep_aside(path: Path, out: Path) -> Path:

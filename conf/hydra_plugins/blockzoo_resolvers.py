@@ -1,5 +1,6 @@
 """OmegaConf resolvers for conf/config.yaml; DVC imports this when it composes params.yaml (Hydra plugins,
-`hydra.plugins_path` in .dvc/config). The logic is blockzoo's own (blockzoo/names.py), from this checkout.
+`hydra.plugins_path` in .dvc/config). The logic is blockzoo's own (blockzoo/names.py), and the digest of conf/ the
+cells stage checks (stages/conf_digest.py), from this checkout.
 
 It also makes Hydra's composition errors one line, for `dvc exp run -S` and scripts/compose_params.py alike: a
 `key=value` for a key conf/ lacks names the closest known key (Hydra's own answer is a hint to write +key=value),
@@ -16,8 +17,11 @@ import yaml
 from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _folder in (REPO / "stages", REPO):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from conf_digest import conf_digest as digest_of  # noqa: E402
 
 from blockzoo import names  # noqa: E402
 from blockzoo.checks import closest_hint  # noqa: E402
@@ -39,7 +43,7 @@ def macro_cells(zoo, macro, block_cells):
 
 
 def conf_digest():
-    return names.conf_digest(Path(__file__).resolve().parents[1])
+    return digest_of(Path(__file__).resolve().parents[1])
 
 
 OmegaConf.register_new_resolver("blockzoo_cells", cells, replace=True)

@@ -1,14 +1,19 @@
-"""Macro architectures as cells: the same interface as blockzoo.cell.Cell (name, scaffold, build, record), so
-that the profile, benchmark and train of the pipeline measure them as they measure a block's cells."""
+"""Macro architectures as the benchmark's cells (the networks it measures): ZooMacroCell (one zoo block per
+stage) and BloxMacroCell (a BLOX architecture, whose stages hold BLOX cells), with the interface of
+blockzoo.cell.Cell (name, scaffold, build, record), so that the profile, benchmark and train of the pipeline
+measure them as they measure a block's cells. macro_cell(name) is the cell of a name."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 
 from blockzoo import results
+from blockzoo.cell import Cell, check_block_contract
 from blockzoo.macro import blox
+from blockzoo.macro.bloxnet import BloxNet
 from blockzoo.macro.space import BloxSpace, ZooSpace, network_name
 from blockzoo.names import POSITIONS, is_macro_cell
+from blockzoo.scaffold import ScaffoldNet
 from blockzoo.settings import ScaffoldSpec
 
 
@@ -30,9 +35,6 @@ class ZooMacroCell:
         return dict(zip(POSITIONS, self.stages, strict=True))
 
     def build(self):
-        from blockzoo.cell import check_block_contract
-        from blockzoo.scaffold import ScaffoldNet
-
         net = ScaffoldNet.macro(self.stages, self.scaffold)
         check_block_contract(net)
         return net
@@ -42,7 +44,7 @@ class ZooMacroCell:
 
 
 @dataclass(frozen=True)
-class BloxCell:
+class BloxMacroCell:
     """A network of the BLOX space; `scaffold` gives its classes, channels and input size, `width` its stem width."""
 
     arch: blox.Arch
@@ -60,8 +62,6 @@ class BloxCell:
         return {}  # no zoo block: BLOX's own operations (blockzoo/macro/bloxnet.py)
 
     def build(self):
-        from blockzoo.macro.bloxnet import BloxNet
-
         return BloxNet(self.arch, num_classes=self.scaffold.num_classes, in_chans=self.scaffold.in_chans,
                        width=self.width)
 
@@ -71,7 +71,7 @@ class BloxCell:
 
 def _record(cell, arch: str, section: str, values: dict, seed: int | None) -> dict:
     scaffold = cell.scaffold.to_dict()
-    if cell.space == "blox":  # one cell and a Reduction per stage, `width` channels after the stem
+    if cell.space == "blox":  # one BLOX cell and a Reduction per stage, `width` channels after the stem
         scaffold.update(num_blocks=1, base_channels=cell.width)
     record = {"cell": cell.name, "space": cell.space, "arch": arch, "seed": seed, "scaffold": scaffold,
               section: values}
@@ -83,9 +83,7 @@ def macro_cell(name: str, scaffold: ScaffoldSpec, blox_width: int = 32):
     """The cell of a macro architecture's name: blox-II-JJ-KK, A+B+C, or a block cell's name (a zoo network that
     differs from the baseline network in one stage at most)."""
     if name.startswith("blox-"):
-        return BloxCell(BloxSpace().parse(name), scaffold, blox_width)
+        return BloxMacroCell(BloxSpace().parse(name), scaffold, blox_width)
     if not is_macro_cell(name):
-        from blockzoo.cell import Cell
-
         return Cell.from_name(name, scaffold)
     return ZooMacroCell(ZooSpace(()).parse(name), scaffold)

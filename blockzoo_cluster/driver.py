@@ -27,10 +27,10 @@ from pathlib import Path
 
 import yaml
 
-from blockzoo.cluster.plan import Pipeline, dvc_repo, git, is_cell, repo_root, uncommitted, uncommitted_error
-from blockzoo.cluster.settings import ClusterSettings
-from blockzoo.cluster.worker import CellFailed, Job, WorkerError, dvc_env, push_entry, run_cell
 from blockzoo.errors import BlockzooError
+from blockzoo_cluster.plan import Pipeline, dvc_repo, git, is_cell, repo_root, uncommitted, uncommitted_error
+from blockzoo_cluster.settings import ClusterSettings, check_cluster_settings
+from blockzoo_cluster.worker import CellFailed, Job, WorkerError, dvc_env, push_entry, run_cell
 
 LOCAL_REMOTE = "driver-cache"  # a local cluster's remote when none is configured: this checkout's DVC cache
 
@@ -72,7 +72,7 @@ def one_run_per_checkout(root: Path) -> Iterator[None]:
         except BlockingIOError:
             lock.seek(0)
             pid = lock.read().strip() or "unknown"
-            raise BlockzooError(f"another `python -m blockzoo.cluster run` is running in this checkout (pid {pid}); "
+            raise BlockzooError(f"another `python -m blockzoo_cluster run` is running in this checkout (pid {pid}); "
                                 "wait for it to end (or stop it), then run this again") from None
         lock.truncate(0)
         lock.write(str(os.getpid()))
@@ -103,7 +103,7 @@ def default_scratch() -> str:
 
 
 def run_locked(root: Path, options: Options) -> int:
-    settings = ClusterSettings.from_dict((yaml.safe_load((root / "params.yaml").read_text()) or {}).get("cluster"))
+    settings = check_cluster_settings(yaml.safe_load((root / "params.yaml").read_text()) or {})
     pipeline = Pipeline(root, options.targets)
     try:
         outputs = pipeline.outputs()
@@ -353,7 +353,7 @@ def fetch_results(root: Path, entries: list[tuple[str, str]], remote: str) -> No
             result = repo.cloud.pull(objs, remote=remote)
             if result.failed:
                 raise BlockzooError(f"{len(result.failed)} result files are missing on remote '{remote}'; "
-                                    "run `python -m blockzoo.cluster run` again to redo their cells")
+                                    "run `python -m blockzoo_cluster run` again to redo their cells")
 
 
 def summary(outcome: Outcome) -> str:

@@ -1,6 +1,6 @@
 """Run the pipeline's cells on a Ray cluster; DVC's remote and run-cache carry the results back.
 
-    python -m blockzoo.cluster run [--address ADDR] [--remote NAME] [--jobs N] [TARGETS...]
+    python -m blockzoo_cluster run [--address ADDR] [--remote NAME] [--jobs N] [TARGETS...]
 
 plan.py     the driver's view of the pipeline through DVC: which cells are stale, what each needs
 worker.py   one cell on a worker: a clean checkout of the commit, `dvc repro`, `dvc push`

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from blockzoo.benchmark.load import BUSY_OTHERS_SHARE, others_cpu_share_now
-from blockzoo.cluster.plan import dvc_repo
-from blockzoo.cluster.settings import is_timing
+from blockzoo_cluster.plan import dvc_repo
+from blockzoo_cluster.settings import is_timing
 
 
 def busy_timings(root: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""What `dvc repro` would run now, and why: `python -m blockzoo.cluster why` (`make why`).
+"""What `dvc repro` would run now, and why: `python -m blockzoo_cluster why` (`make why`).
 
 `dvc status` names the stages whose own inputs changed; after a block's file is edited that is only `cells`
 (it depends on blockzoo/blocks and user_blocks/), because the cell stages depend on the spec each cell has
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from blockzoo.cluster.plan import Pipeline, is_cell
+from blockzoo_cluster.plan import Pipeline, is_cell
 
 
 def spec_changes(old: dict | None, new: dict) -> list[str]:
@@ -41,16 +41,21 @@ def spec_changes(old: dict | None, new: dict) -> list[str]:
     return reasons or ["its spec changed"]
 
 
-def specs_now(root: Path, params: dict) -> dict[str, dict]:
-    """Each cell's spec as the cells stage would write it from `params` now (stages/cells.py's cell_spec)."""
+def stage_module(root: Path, name: str):
+    """A module of the checkout's stages/ (the stages are scripts, not a package)."""
     sys.path.insert(0, str(root / "stages"))
     try:
-        cells_stage = importlib.import_module("cells")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(root / "stages"))
+
+
+def specs_now(root: Path, params: dict) -> dict[str, dict]:
+    """Each cell's spec as the cells stage would write it from `params` now (stages/cells.py's cell_spec)."""
+    cells_stage = stage_module(root, "cells")
     from blockzoo.blocks.registry import import_block_modules, user_block_files
     from blockzoo.cell import Cell
-    from blockzoo.macro.cells import macro_cell
+    from blockzoo.macro.networks import macro_cell
     from blockzoo.names import split_block_spec
     from blockzoo.params import PipelineSettings
     from blockzoo.settings import DataSettings, MacroSettings, ScaffoldSpec
@@ -95,9 +100,7 @@ def explain(root: Path) -> list[str]:
     try:
         status = pipeline.repo.status() or {}
         lines = []
-        from blockzoo.names import conf_digest
-
-        if params.get("conf_digest") != conf_digest(root / "conf"):
+        if params.get("conf_digest") != stage_module(root, "conf_digest").conf_digest(root / "conf"):
             lines.append("conf/ changed since params.yaml was composed: `dvc exp run` composes it again (and "
                          "`dvc repro` stops); below is what params.yaml as it is now runs")
         respec = {}

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from blockzoo.cluster.plan import dvc_repo
+from blockzoo_cluster.plan import dvc_repo
 
 LOG_TAIL_LINES = 30
 
@@ -142,7 +142,7 @@ def repro(stage: str, checkout: Path, log: Path, threads: int | None) -> bool:
         env.pop(name, None)
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    command = [sys.executable, "-m", "blockzoo.cluster.guard", str(os.getpid()),
+    command = [sys.executable, "-m", "blockzoo_cluster.guard", str(os.getpid()),
                sys.executable, "-m", "dvc", "repro", "--pull", stage]
     with open(log, "w") as out:
         code = subprocess.run(command, cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT).returncode

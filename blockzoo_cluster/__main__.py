@@ -1,11 +1,11 @@
 """Run the pipeline's out-of-date cells on a Ray cluster; the results come back through a DVC remote.
 
-    python -m blockzoo.cluster run                        # a local Ray cluster: this machine's GPUs or CPUs
-    python -m blockzoo.cluster run train                  # only the training cells (and what they need)
-    python -m blockzoo.cluster run -S setting=tryout      # settings as for `dvc exp run` (composed from conf/)
-    python -m blockzoo.cluster run --address HEAD:6379 --remote store
-    python -m blockzoo.cluster why                        # what `dvc repro` would run now, and why (`make why`)
-    python -m blockzoo.cluster retime                     # time again the latencies timed busy (`make retime`)
+    python -m blockzoo_cluster run                        # a local Ray cluster: this machine's GPUs or CPUs
+    python -m blockzoo_cluster run train                  # only the training cells (and what they need)
+    python -m blockzoo_cluster run -S setting=tryout      # settings as for `dvc exp run` (composed from conf/)
+    python -m blockzoo_cluster run --address HEAD:6379 --remote store
+    python -m blockzoo_cluster why                        # what `dvc repro` would run now, and why (`make why`)
+    python -m blockzoo_cluster retime                     # time again the latencies timed busy (`make retime`)
 
 The workers check out the workspace's commit, so commit first (new files too: `git add user_blocks conf`).
 Afterwards `dvc repro` here finds every cell in DVC's run-cache, and dvc.lock, metrics and plots are what a
@@ -28,7 +28,7 @@ def positive(text: str) -> int:
 
 
 def build_parser() -> cli.Parser:
-    p = cli.parser("blockzoo.cluster", __doc__)
+    p = cli.parser("blockzoo_cluster", __doc__)
     commands = p.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
     run = commands.add_parser("run", help="run the out-of-date cells on the cluster, then `dvc repro` here")
     run.add_argument("targets", nargs="*", metavar="TARGETS",
@@ -57,17 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "why":
         from pathlib import Path
 
-        from blockzoo.cluster.plan import repo_root
-        from blockzoo.cluster.why import explain
+        from blockzoo_cluster.plan import repo_root
+        from blockzoo_cluster.why import explain
 
         print("\n".join(explain(repo_root(Path.cwd()))))
         return 0
     if args.command == "retime":
         from pathlib import Path
 
-        from blockzoo.cluster.driver import dvc
-        from blockzoo.cluster.plan import repo_root
-        from blockzoo.cluster.retime import retime
+        from blockzoo_cluster.driver import dvc
+        from blockzoo_cluster.plan import repo_root
+        from blockzoo_cluster.retime import retime
 
         root = repo_root(Path.cwd())
         return retime(root, max(args.wait, 0.0), lambda *a: dvc(root, *a))
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     for override in args.overrides:
         if not override.split("=", 1)[0].lstrip("+~") or ("=" not in override and not override.startswith("~")):
             raise BlockzooError(f"-S takes KEY=VALUE (as `dvc exp run -S`), got {override!r}")
-    from blockzoo.cluster.driver import Options, run
+    from blockzoo_cluster.driver import Options, run
 
     return run(Options(targets=args.targets, address=args.address, remote=args.remote, jobs=args.jobs,
                        scratch=args.scratch, overrides=args.overrides))

@@ -1,9 +1,16 @@
-"""params.yaml's `cluster` section: what each cell asks of a Ray node (no Ray here)."""
+"""params.yaml's `cluster` section: what each cell asks of a Ray node (no Ray here).
+
+The library's check of params.yaml (blockzoo.params) leaves this section to the runner: the cells stage and
+scripts/compose_params.py run `check_cluster_settings` beside it, so a bad cluster setting stops before any cell.
+"""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from blockzoo.checks import NON_NEGATIVE, POSITIVE, Settings, non_negative_number
+from blockzoo.errors import BlockzooError
 
 # Which resources a stage's cells take, by the stage's name in dvc.yaml
 TRAINING_STAGES = ("train", "macro_train", "dynamic")
@@ -16,6 +23,8 @@ def is_timing(stage: str) -> bool:
 
 @dataclass(frozen=True)
 class ClusterSettings(Settings):
+    """What each cell asks of a node when `python -m blockzoo_cluster run` spreads the cells over a Ray cluster."""
+
     SECTION = "cluster"
 
     train_cpus: int = field(default=2, metadata=POSITIVE)  # CPU cores per training cell (train, macro_train, dynamic)
@@ -40,3 +49,12 @@ class ClusterSettings(Settings):
         else:
             cpus, gpus = self.profile_cpus, 0.0
         return {"num_cpus": cpus, "num_gpus": gpus if cluster_has_gpus else 0.0}
+
+
+def check_cluster_settings(params: Mapping[str, Any]) -> ClusterSettings:
+    """The `cluster` section of params.yaml (a whole params mapping), checked: one line naming the first bad key
+    or value; a cluster key written at the top level is named with its section."""
+    for key in params:
+        if key in ClusterSettings.keys():
+            raise BlockzooError(f"unknown setting '{key}'; did you mean 'cluster.{key}'?")
+    return ClusterSettings.from_dict(params.get("cluster"))

@@ -1,4 +1,4 @@
-"""python -m blockzoo.cluster.guard PARENT_PID COMMAND...: run COMMAND, and end all of it when PARENT dies.
+"""python -m blockzoo_cluster.guard PARENT_PID COMMAND...: run COMMAND, and end all of it when PARENT dies.
 
 A Ray worker that is killed (its node lost, the OOM killer) cannot stop what it started, and a process
 started by a process that died lives on. The guard, a child of the worker, asks the kernel for SIGTERM
