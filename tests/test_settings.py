@@ -157,8 +157,8 @@ def test_the_dependency_check_names_what_a_stage_misses(tmp_path):
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
     missing = stage_deps.missing_deps(tmp_path)
     assert missing["benchmark"] == ["blockzoo/environment.py"]
-    assert missing["train"] == ["blockzoo/train/__init__.py", "blockzoo/train/allocator.py", "blockzoo/train/module.py",
-                                "blockzoo/train/recipes.py",
+    assert missing["train"] == ["blockzoo/train/__init__.py", "blockzoo/train/allocator.py",
+                                "blockzoo/train/curve_log.py", "blockzoo/train/module.py", "blockzoo/train/recipes.py",
                                 "blockzoo/train/run.py"]
     assert not missing["profile"]
     dvc_yaml["stages"]["profile"]["deps"].append("blockzoo/train/recipes.py")  # a dep it does not import
