@@ -114,7 +114,7 @@ class TrainSettings(Settings):
 
     SECTION = "train"
 
-    # sgd (the default, see README), blockzoo (BlockZoo 0.3.0's Adam + plateau) or blox (BLOX's)
+    # sgd (the default, see docs/training.md), blockzoo (BlockZoo 0.3.0's Adam + plateau) or blox (BLOX's)
     recipe: str = field(default="sgd", metadata={"check": recipe_name})
     epochs: int = field(default=50, metadata=between(1, 1000, "epochs of one training run; the benchmark's recipes "
                                                               "train 50"))
@@ -171,7 +171,7 @@ def cpu_dtype_problem(dtype: str) -> str | None:
 
 @dataclass(frozen=True)
 class MacroSettings(Settings):
-    """Macro architectures (a block per stage), measured beside the cells (README, "Macro architectures")."""
+    """Macro architectures (a block per stage), measured beside the cells (docs/macro.md)."""
 
     SECTION = "macro"
 

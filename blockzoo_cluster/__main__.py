@@ -9,7 +9,7 @@
 
 The workers check out the workspace's commit, so commit first (new files too: `git add user_blocks conf`).
 Afterwards `dvc repro` here finds every cell in DVC's run-cache, and dvc.lock, metrics and plots are what a
-local run gives (README, "On a cluster").
+local run gives (docs/cluster.md).
 """
 from __future__ import annotations
 

@@ -208,7 +208,7 @@ def start_ray(options: Options):
         last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise BlockzooError(f"could not connect to the Ray cluster at {options.address} ({last}); check it runs "
                             "(`ray status`), and with Ray's token authentication set RAY_AUTH_MODE=token and the "
-                            "cluster's token (README, \"On a cluster\")") from None
+                            "cluster's token (docs/cluster.md)") from None
     return ray
 
 

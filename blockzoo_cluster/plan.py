@@ -135,7 +135,7 @@ class Pipeline:
         name = name or config["core"].get("remote")
         if not name:
             raise BlockzooError("no DVC remote: add one every node can reach (`dvc remote add -d store /shared/"
-                                "blockzoo-remote`, or S3, SSH; README \"On a cluster\") or name one with --remote")
+                                "blockzoo-remote`, or S3, SSH; docs/cluster.md) or name one with --remote")
         if name not in config["remote"]:
             known = ", ".join(config["remote"]) or "none"
             raise BlockzooError(f"no DVC remote named '{name}' (configured: {known}); add it with "

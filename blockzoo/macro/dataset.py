@@ -237,7 +237,7 @@ class MacroDataset:
         rows = self.frame[self.frame["id"] == self.key(arch)]
         if rows.empty:
             raise BlockzooError(f"no results for architecture {self.key(arch)} in this dataset ({len(self)} "
-                                "architectures); train it first (README, Macro architectures)")
+                                "architectures); train it first (docs/macro.md)")
         return rows
 
     def _mean(self, arch, column: str) -> float | None:

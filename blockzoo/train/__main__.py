@@ -35,7 +35,7 @@ def build_parser() -> cli.Parser:
     p.add_argument("--out-dir", default="runs/default", help="where the run's files go (default runs/default)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     cli.add_scaffold_options(p)
-    group = p.add_argument_group("training (default: the recipe's, see README)")
+    group = p.add_argument_group("training (default: the recipe's, see docs/training.md)")
     for name in TRAIN_OPTIONS:
         if name == "channels_last":
             group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Optimiser, schedule and loss of a training run. Every number the README states is here."""
+    """Optimiser, schedule and loss of a training run. Every number docs/training.md states is here."""
 
     name: str
     optimizer: str  # "sgd" or "adam"
