@@ -179,12 +179,7 @@ def accuracy_scatter(summary: Summary, x: str, heading: str, xlabel: str, measur
         lines += _latency_lines(shown, "x", noise) + marks.dotted_ring_line(noisy, noise) if latency else []
         lines += marks.improving_line(shown) + marks.edge_line(edges) + marks.cut_lines(cut)
         lines += excluded_lines(summary)
-        text = Caption(fig, lines, optional=[DODGE_NOTE])
-        points = np.column_stack([px, py])
-        dodged = dodge(fig, ax, points, artists)
-        text.write([DODGE_NOTE] if dodged.any() else [])
-        if latency:
-            mark_beside(fig, ax, points, dodged, shown["busy"], BUSY_OFFSET, BUSY_MARK)
+        points, dodged = _dodge_with_caption(fig, ax, lines, px, py, artists, shown["busy"] if latency else None)
         mark_beside(fig, ax, points, dodged, shown["still_improving"], marks.IMPROVING_OFFSET, marks.IMPROVING_MARK)
         labelled = [(px[i], py[i], names[i], dodged[i]) for i in index]
         labelled += [(ex, ey, text_, (0.0, 0.0)) for ex, ey, text_ in edges]
@@ -200,6 +195,18 @@ def accuracy_scatter(summary: Summary, x: str, heading: str, xlabel: str, measur
         data = data.assign(latency_p10=shown["latency_p10"], latency_p90=shown["latency_p90"], within_noise=noisy,
                            busy=shown["busy"])
     return data
+
+
+def _dodge_with_caption(fig, ax, lines: list[str], px, py, artists, busy=None):
+    """Reserve the caption's room, draw overlapping markers side by side, then write the caption (with the note
+    saying so only when something moved) and mark busy-timed latencies beside their dodged markers."""
+    text = Caption(fig, lines, optional=[DODGE_NOTE])
+    points = np.column_stack([px, py])
+    dodged = dodge(fig, ax, points, artists)
+    text.write([DODGE_NOTE] if dodged.any() else [])
+    if busy is not None:
+        mark_beside(fig, ax, points, dodged, busy, BUSY_OFFSET, BUSY_MARK)
+    return points, dodged
 
 
 def _label(fig, ax, labelled: list[tuple], points, dodged, segments) -> None:
@@ -239,12 +246,7 @@ def cost_scatter(summary: Summary, x: str, y: str, heading: str, xlabel: str, yl
                  "(whole-network numbers, one image).", *notes]
         lines += _latency_lines(shown, "y", noise) if latency else []
         lines += marks.edge_line(edges)
-        text = Caption(fig, lines, optional=[DODGE_NOTE])
-        points = np.column_stack([px, py])
-        dodged = dodge(fig, ax, points, artists)
-        text.write([DODGE_NOTE] if dodged.any() else [])
-        if latency:
-            mark_beside(fig, ax, points, dodged, shown["busy"], BUSY_OFFSET, BUSY_MARK)
+        points, dodged = _dodge_with_caption(fig, ax, lines, px, py, artists, shown["busy"] if latency else None)
         _label(fig, ax, [(ex, ey, t, (0.0, 0.0)) for ex, ey, t in edges], points, dodged, [])
         save_png(fig, path)
     data = shown[["block", "position", x, y]].copy()
