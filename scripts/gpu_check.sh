@@ -61,7 +61,7 @@ step install 120 $PYTHON -m pip install --quiet --no-index --no-deps --find-link
     -r .gpu-wheels/pure.txt "${compiled[@]}"
 export PYTHONPATH=$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}
 step imports 120 $PYTHON -c "import sys; sys.path[:0] = ['stages', 'scripts']
-import blockzoo.train.run, blockzoo.benchmark.measure, train, gpu_figures, lightning, timm, dvclive
+import blockzoo.train.run, blockzoo.benchmark.measure, train, gpu_figures, lightning, timm
 print('imports ok: lightning', lightning.__version__, 'timm', timm.__version__)"
 imports=$?
 

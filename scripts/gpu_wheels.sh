@@ -22,7 +22,7 @@ import blockzoo.train.run, blockzoo.benchmark.measure, blockzoo.profile.flops, t
 import gpu_figures, pytest, conftest  # noqa: F401 (the check's own script and the test runner)
 SKIP = {"blockzoo", "torch", "torchvision", "triton", "numpy", "pillow", "sympy", "mpmath", "filelock", "jinja2",
         "markupsafe", "networkx", "fsspec", "typing_extensions", "setuptools", "pip",
-        # imported only where present (dvclive, torchmetrics, pandas and ruamel.yaml guard them): 150 MB of wheels
+        # imported only where present (torchmetrics, pandas and ruamel.yaml guard them): 150 MB of wheels
         "pandas", "pyarrow", "matplotlib", "fonttools", "kiwisolver", "contourpy", "ruamel.yaml.clib"}
 tops = md.packages_distributions()
 dists = {d for name in list(sys.modules) for d in tops.get(name.split(".")[0], [])}
