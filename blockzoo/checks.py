@@ -82,6 +82,34 @@ def between(low: int, high: int, why: str) -> dict:
     return {"check": Range(low, high, why)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """A number setting's interval (closed unless `low_open` / `high_open`) and why it is that; a value
+    outside it, or not finite, is refused (null is left to the field's type)."""
+
+    low: float
+    high: float
+    why: str
+    low_open: bool = False
+    high_open: bool = False
+
+    def __call__(self, value) -> str | None:
+        if value is None:
+            return None
+        above_low = value > self.low if self.low_open else value >= self.low
+        below_high = value < self.high if self.high_open else value <= self.high
+        return None if math.isfinite(value) and above_low and below_high else self.rule()
+
+    def rule(self) -> str:
+        return (f"must be a number in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.high_open else ']'} ({self.why})")
+
+
+def within(low: float, high: float, why: str, low_open: bool = False, high_open: bool = False) -> dict:
+    """A field's metadata for a number in the interval from low to high."""
+    return {"check": Bounds(low, high, why, low_open, high_open)}
+
+
 SEED = Range(0, 2**32 - 1, "seeds are 32-bit: numpy's and Lightning's")
 
 
@@ -105,8 +133,8 @@ class Settings:
         return f"{cls.SECTION}.{name}" if cls.SECTION else name
 
     @classmethod
-    def limit(cls, name: str) -> Range:
-        """The Range of integer field `name` (a command's option takes it from here)."""
+    def limit(cls, name: str) -> "Range | Bounds":
+        """The Range (integer) or Bounds (number) of field `name` (a command's option takes it from here)."""
         return next(field.metadata["check"] for field in dataclasses.fields(cls) if field.name == name)
 
     @classmethod

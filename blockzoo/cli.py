@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blockzoo.checks import Range
+from blockzoo.checks import Bounds, Range
 from blockzoo.errors import BlockzooError
 from blockzoo.names import BUILTIN_BLOCKS, POSITIONS, split_block_spec
 from blockzoo.settings import DataSettings, ScaffoldSpec
@@ -35,17 +35,19 @@ def scaffold_params(num_blocks: int, base_channels: int) -> int:
     return 18 * (1 + 4 + 16) * base_channels**2 * num_blocks
 
 
-def bounded(limit: Range):
-    """An argparse type: an integer in a setting's range (e.g. TrainSettings.limit("epochs"), written once in its
-    field); out of it, a message saying why the range is that."""
+def bounded(limit: Range | Bounds):
+    """An argparse type: an integer in a setting's Range, or a number in its Bounds (e.g.
+    TrainSettings.limit("epochs"), written once in its field); out of it, a message saying why it is that."""
+    kind = int if isinstance(limit, Range) else float
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}"
+                                             ) from None
         if limit(value):
-            raise argparse.ArgumentTypeError(f"{limit.rule()}, got {value}")
+            raise argparse.ArgumentTypeError(f"{limit.rule()}, got {text}")
         return value
 
     return parse

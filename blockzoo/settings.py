@@ -8,7 +8,6 @@ docs/settings.md draws the path from a setting to a stage.
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +17,14 @@ from blockzoo.checks import (
     NON_NEGATIVE,
     POSITIVE,
     SEED,
+    Bounds,
     Settings,
     between,
     check_known_keys,
     fraction,
     non_negative_number,
     positive_number,
+    within,
 )
 from blockzoo.data.catalogue import DATASETS, DatasetInfo
 from blockzoo.errors import BlockzooError
@@ -191,9 +192,9 @@ def three_widths(value) -> str | None:
     return None if ok else "must be three positive integers (the widths of the policy's three stages)"
 
 
-def decay_point(value) -> str | None:
-    ok = value is not None and math.isfinite(value) and 0 <= value <= 1
-    return None if ok else "must be in [0, 1] (a fraction of the fine-tuning epochs; 1 or 0: no decay)"
+# the penalty of a wrong prediction (BlockDrop's gamma), in the curriculum and in each run
+GAMMA = Bounds(0, 1e6, "the penalty of a wrong prediction; a negative one would reward it")
+ADAM_LR = within(0, 1, "Adam's learning rate", low_open=True)
 
 
 @dataclass(frozen=True)
@@ -209,28 +210,36 @@ class DynamicSettings(Settings):
     # curriculum's too) is scored and selected at the run's own gamma
     gammas: list = field(default_factory=lambda: [5.0])
     # base network frozen, the policy deciding one more block per epoch, from the last (BlockDrop: K)
-    curriculum_epochs: int = field(default=9, metadata=NON_NEGATIVE)
-    finetune_epochs: int = field(default=10, metadata=NON_NEGATIVE)  # then policy and network, cross-entropy added
-    curriculum_gamma: float = field(default=1.0, metadata={"check": non_negative_number})  # the curriculum's penalty
+    curriculum_epochs: int = field(default=9, metadata=between(0, 100_000, "epochs of the curriculum"))
+    # then policy and network, cross-entropy added
+    finetune_epochs: int = field(default=10, metadata=between(0, 100_000, "epochs of fine-tuning"))
+    # the curriculum's penalty of a wrong prediction
+    curriculum_gamma: float = field(default=1.0, metadata={"check": GAMMA})
     # bounded exploration: p' = alpha p + (1 - alpha)(1 - p)
-    alpha: float = field(default=0.8, metadata={"check": fraction})
+    alpha: float = field(default=0.8, metadata=within(
+        0.5, 1, "the weight of the policy's own probability: 0.5 is a coin toss, below it inverts the policy",
+        low_open=True, high_open=True))
     # the curriculum's entropy bonus, BlockDrop's beta (its -p' log p' over all K blocks)
-    entropy_weight: float = field(default=0.1, metadata={"check": non_negative_number})
-    curriculum_lr: float = field(default=1e-3, metadata={"check": positive_number})  # Adam, policy only
-    finetune_lr: float = field(default=1e-4, metadata={"check": positive_number})  # Adam, policy and network
-    batch_size: int = field(default=256, metadata=POSITIVE)
-    limit_train_batches: int | None = field(default=None, metadata=POSITIVE)  # cap on batches per epoch (smoke tests)
+    entropy_weight: float = field(default=0.1, metadata=within(0, 1000, "beta of the entropy bonus"))
+    curriculum_lr: float = field(default=1e-3, metadata=ADAM_LR)  # Adam, policy only
+    finetune_lr: float = field(default=1e-4, metadata=ADAM_LR)  # Adam, policy and network
+    batch_size: int = field(default=256, metadata=between(1, 65536, "images per step"))
+    # cap on batches per epoch (smoke tests)
+    limit_train_batches: int | None = field(default=None, metadata=between(1, 10**9, "batches per epoch"))
     # a block without a separable shortcut: always on (shortcut), or parameter-free
     fallback: Literal["shortcut", "parameter-free"] = "shortcut"
     device: str = field(default="auto", metadata=DEVICE)
-    latency_images: int = field(default=200, metadata=POSITIVE)  # test images timed one by one, blocks really skipped
+    # test images timed one by one, blocks really skipped
+    latency_images: int = field(default=200, metadata=between(1, 100_000, "test images timed"))
     # the policy ResNet-8's stage widths (BlockDrop's); narrower for a small base
     policy_widths: list = field(default_factory=lambda: [16, 32, 64], metadata={"check": three_widths})
     # the image average-pooled to this many px before the policy sees it (null: the full image); 16 on 32 px
     # inputs is BlockDrop's ImageNet choice (2x)
-    policy_input_size: int | None = field(default=16, metadata=POSITIVE)
+    policy_input_size: int | None = field(default=16, metadata=between(4, 4096, "px; the policy's stages "
+                                                                              "downsample 4x"))
     # fine-tuning's lr x0.1 from this fraction of its epochs on (BlockDrop: 1600/2000)
-    lr_decay_at: float = field(default=0.8, metadata={"check": decay_point})
+    lr_decay_at: float = field(default=0.8, metadata=within(
+        0, 1, "a fraction of the fine-tuning epochs; 1 or 0: no decay"))
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -6,7 +6,8 @@
 Each run's results/results.csv (and curves.csv beside it) are drawn by blockzoo.report.figures.draw_all with
 the leaderboard table of the same results (blockzoo.report.leaderboard.leaderboard_table, what the aggregate
 stage publishes), into the run's figures folder: plots/figures for the pipeline's own results/, figures/ for
-a reference run. Only draw_all's figures are redrawn; the macro_* and dynamic_* figures are not.
+a reference run; the macro_* figures from results/macro.csv and the dynamic_* ones from results/dynamic.csv,
+where the run has them.
 """
 from __future__ import annotations
 
@@ -15,26 +16,38 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = {".": "plots/figures", "reference/fashion-mnist": "figures", "reference/dynamic-fashion-mnist": "figures"}
+RUNS = {".": "plots/figures", "reference/fashion-mnist": "figures", "reference/dynamic-fashion-mnist": "figures",
+        "reference/macro-fashion-mnist": "figures"}
 
 
 def redraw(run: str) -> list[Path]:
     """Draw one run's figures; the files written."""
+    import pandas as pd
+
+    from blockzoo.dynamic.report import draw_dynamic
+    from blockzoo.macro.dataset import MacroDataset
+    from blockzoo.macro.figures import draw_macro
     from blockzoo.report.curves import read_curves
     from blockzoo.report.figures import draw_all
     from blockzoo.report.leaderboard import leaderboard_table
     from blockzoo.results import read_results
 
-    results = ROOT / run / "results" / "results.csv"
-    if not results.is_file():
-        raise SystemExit(f"error: {results} does not exist: give a run folder with results/results.csv "
-                         f"(one of {', '.join(RUNS)})")
-    frame = read_results(results)
-    curves_path = results.parent / "curves.csv"
-    curves = read_curves(curves_path) if curves_path.is_file() else None
-    if curves is not None and curves.empty:
-        curves = None
-    return draw_all(frame, curves, ROOT / run / RUNS[run], leaderboard=leaderboard_table(frame, curves))
+    results = ROOT / run / "results"
+    if not (results / "results.csv").is_file():
+        raise SystemExit(f"error: {results / 'results.csv'} does not exist: give a run folder with "
+                         f"results/results.csv (one of {', '.join(RUNS)})")
+    figures = ROOT / run / RUNS[run]
+    written = []
+    frame = read_results(results / "results.csv")
+    if len(frame):  # as the aggregate stage draws them
+        curves = read_curves(results / "curves.csv") if (results / "curves.csv").is_file() else None
+        curves = None if curves is not None and curves.empty else curves
+        written += draw_all(frame, curves, figures, leaderboard=leaderboard_table(frame, curves))
+    if (results / "macro.csv").is_file():
+        written += draw_macro(MacroDataset.load(results / "macro.csv"), figures)
+    if (results / "dynamic.csv").is_file():
+        written += draw_dynamic(pd.read_csv(results / "dynamic.csv"), figures)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:

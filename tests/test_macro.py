@@ -237,6 +237,14 @@ def test_search_baselines_find_the_optimum_of_a_small_table():
         random_search(table, 0, 0)
 
 
+def test_evolution_stuck_on_an_island_of_the_table_still_spends_its_budget():
+    # two islands: a mutation of (a, *) only ever finds (a, *) in the table, never (c, *)
+    table = {("a", "b"): 0.1, ("a", "b2"): 0.2, ("c", "d"): 0.3, ("c", "d2"): 0.4}
+    for seed in range(10):
+        trajectory = regularized_evolution(table, 4, seed, population=2)
+        assert len(trajectory) == 4 and trajectory[-1] == 0.4
+
+
 # --- the command line ------------------------------------------------------------------------------------
 
 def macro(*args: str) -> subprocess.CompletedProcess:

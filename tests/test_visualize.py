@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from figure_checks import assert_inside_axes, assert_labels_apart, assert_texts_on_canvas, marked, placed_labels
 
 import blockzoo.report.position_figures as position_figures
 import blockzoo.report.scatter as scatter
@@ -400,25 +401,6 @@ def _with_outlier(records: list[dict]) -> list[dict]:
     return out
 
 
-def _boxes(fig, artists) -> list:
-    renderer = fig.canvas.get_renderer()
-    return [a.get_window_extent(renderer) for a in artists]
-
-
-def _texts(fig) -> list:
-    """Every visible text with something written: the figure's, the axes' (labels, ticks, titles), the legends'."""
-    texts = list(fig.texts)
-    for ax in fig.axes:
-        texts += [*ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label]
-        for ticks, labels, (low, high) in ((ax.get_xticks(), ax.get_xticklabels(), sorted(ax.get_xlim())),
-                                           (ax.get_yticks(), ax.get_yticklabels(), sorted(ax.get_ylim()))):
-            texts += [label for tick, label in zip(ticks, labels, strict=True) if low <= tick <= high]  # drawn ones
-        texts += [*ax.get_legend().get_texts(), ax.get_legend().get_title()] if ax.get_legend() else []
-    for legend in fig.legends:
-        texts += [*legend.get_texts(), legend.get_title()]
-    return [t for t in texts if t.get_visible() and t.get_text().strip()]
-
-
 @pytest.mark.parametrize("name", ["accuracy_vs_latency", "accuracy_vs_flops", "accuracy_by_position"])
 def test_drawn_figures_keep_texts_on_the_canvas_cells_in_the_axes_and_labels_apart(tmp_path, kept_figures, name):
     path = tmp_path / "results.csv"
@@ -426,25 +408,13 @@ def test_drawn_figures_keep_texts_on_the_canvas_cells_in_the_axes_and_labels_apa
     frame, curves = read_results(path), _curves()
     _draw(frame, curves, tmp_path / "plots")
     fig = kept_figures[name]
-    fig.canvas.draw()
-    canvas = fig.bbox
-    for text, box in zip(_texts(fig), _boxes(fig, _texts(fig)), strict=True):
-        assert canvas.x0 - 1 <= box.x0 and box.x1 <= canvas.x1 + 1, f"{text.get_text()!r} runs off the canvas"
-        assert canvas.y0 - 1 <= box.y0 and box.y1 <= canvas.y1 + 1, f"{text.get_text()!r} runs off the canvas"
+    assert_texts_on_canvas(fig)
     ax = fig.axes[0]
-    cells = [a for a in ax.get_children() if (a.get_gid() or "").startswith("cell:")]
+    cells = marked(ax, "cell:")
     assert sorted(a.get_gid() for a in cells) == sorted(f"cell:{c}" for c in leaderboard_table(frame)["cell"])
-    frame_box = ax.get_window_extent()
-    for cell, box in zip(cells, _boxes(fig, cells), strict=True):
-        inside = (frame_box.x0 - 1 <= box.x0 and box.x1 <= frame_box.x1 + 1
-                  and frame_box.y0 - 1 <= box.y0 and box.y1 <= frame_box.y1 + 1)
-        assert inside, f"{cell.get_gid()} is drawn outside the axes"
-    labels = [t for t in ax.texts if (t.get_gid() or "").startswith("label:")]
-    assert labels or name == "accuracy_by_position"  # the scatters label their frontier cells
-    placed = _boxes(fig, labels)
-    for i, a in enumerate(placed):
-        for j in range(i):
-            assert not a.overlaps(placed[j]), f"{labels[i].get_text()!r} overlaps {labels[j].get_text()!r}"
+    assert_inside_axes(fig, ax, cells)
+    assert placed_labels(ax) or name == "accuracy_by_position"  # the scatters label their frontier cells
+    assert_labels_apart(fig, ax)
     assert ax.get_legend() is not None or fig.legends, "no legend"
     if name != "accuracy_by_position":  # the outlier is drawn at the edge with its value, not stretching the axis
         assert ax.get_ylim()[0] > 50 and any("EdgeResidual-late" in t.get_text() for t in ax.texts)

@@ -21,27 +21,13 @@ import sys
 from pathlib import Path
 
 from blockzoo import cli
+from blockzoo.checks import SEED
 from blockzoo.errors import BlockzooError, cli_errors
+from blockzoo.settings import GAMMA, DataSettings, DynamicSettings
 
 # BlockDrop's CIFAR ResNets: ResNetBasicBlock.cifar (identity shortcuts, parameter-free downsampling) in every
 # stage, widths 16/32/64; blocks per stage
 NETWORKS = {"resnet32": 5, "resnet110": 18}
-
-
-def _bounded(kind, low=None, high=None, *, low_open=False, reason: str):
-    """An argparse type: `kind`, finite, within [low, high] (or (low, ...) when low_open), else why not."""
-    import math
-
-    def convert(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or (
-                high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{reason}, got {text}")
-        return value
-    return convert
 
 
 def _widths(text: str) -> list[int]:
@@ -54,37 +40,18 @@ def _widths(text: str) -> list[int]:
     return widths
 
 
-# every numeric option of the dynamic settings, with its bounds and why
-NUMBERS = {
-    "curriculum_epochs": _bounded(int, 0, 100000, reason="must be an integer in 0..100000 (epochs of the curriculum)"),
-    "finetune_epochs": _bounded(int, 0, 100000, reason="must be an integer in 0..100000 (epochs of fine-tuning)"),
-    "batch_size": _bounded(int, 1, 65536, reason="must be an integer in 1..65536 (images per step)"),
-    "limit_train_batches": _bounded(int, 1, reason="must be an integer >= 1 (batches per epoch)"),
-    "latency_images": _bounded(int, 1, 100000, reason="must be an integer in 1..100000 (test images timed)"),
-    "curriculum_gamma": _bounded(float, 0, 1e6, reason="must be a number in [0, 1e6]: the curriculum's penalty of a "
-                                                       "wrong prediction (a negative one would reward it)"),
-    "alpha": _bounded(float, 0.5, 0.999999, low_open=True, reason="must be in (0.5, 1): the weight of the policy's own "
-                      "probability in exploration (0.5 is a coin toss, below it inverts the policy)"),
-    "entropy_weight": _bounded(float, 0, 1e3, reason="must be a number in [0, 1000] (beta of the entropy bonus)"),
-    "curriculum_lr": _bounded(float, 0, 1, low_open=True, reason="must be in (0, 1] (Adam's learning rate)"),
-    "finetune_lr": _bounded(float, 0, 1, low_open=True, reason="must be in (0, 1] (Adam's learning rate)"),
-    "lr_decay_at": _bounded(float, 0, 1, reason="must be in [0, 1] (a fraction of the fine-tuning epochs)"),
-    "policy_input_size": _bounded(int, 4, 4096, reason="must be an integer in 4..4096 (px; the policy's stages "
-                                                       "downsample 4x)"),
-    "policy_widths": _widths,
-}
+# every numeric option of the dynamic settings; its range and why come from the settings field
+NUMBERS = ("curriculum_epochs", "finetune_epochs", "batch_size", "limit_train_batches", "latency_images",
+           "curriculum_gamma", "alpha", "entropy_weight", "curriculum_lr", "finetune_lr", "lr_decay_at",
+           "policy_input_size")
 
 
 def build_parser() -> cli.Parser:
     p = cli.parser("blockzoo.dynamic", __doc__)
     p.add_argument("block", help="registered block name (or Block.variant); or resnet32, resnet110, A+B+C")
     p.add_argument("--position", help="the block's stage: early, mid or late (not for a network)")
-    p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1, reason="must be an integer in 0..2^32-1 (a training "
-                                                                      "seed)"), default=0,
-                   help="the training seed of the cell (default 0)")
-    p.add_argument("--gamma", type=_bounded(float, 0, 1e6, reason="must be a number in [0, 1e6]: the penalty of a "
-                                                                  "wrong prediction (a negative one would reward it)"),
-                   default=5.0, help="penalty of a wrong prediction (default 5)")
+    p.add_argument("--seed", type=cli.bounded(SEED), default=0, help="the training seed of the cell (default 0)")
+    p.add_argument("--gamma", type=cli.bounded(GAMMA), default=5.0, help="penalty of a wrong prediction (default 5)")
     p.add_argument("--runs", default="runs", help="the folder of the training runs (default runs)")
     p.add_argument("--checkpoint", help="the trained cell's best.ckpt (default: <runs>/<cell>-s<seed>/checkpoints)")
     p.add_argument("--out-dir", help="where this run goes (default <runs>/dynamic/<cell>-s<seed>-g<gamma>)")
@@ -92,17 +59,17 @@ def build_parser() -> cli.Parser:
     p.add_argument("--fallback", default="shortcut", help="shortcut (default) or parameter-free")
     p.add_argument("--plan", action="store_true", help="print K, the policy's cost and the break-even, and stop")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    for name, kind in NUMBERS.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=argparse.SUPPRESS)
+    for name in NUMBERS:
+        p.add_argument(f"--{name.replace('_', '-')}", type=cli.bounded(DynamicSettings.limit(name)),
+                       default=argparse.SUPPRESS)
+    p.add_argument("--policy-widths", type=_widths, default=argparse.SUPPRESS)
     cli.add_scaffold_options(p)
     p.set_defaults(num_blocks=None, base_channels=None, dataset=None)  # None: as the trained run says
     group = p.add_argument_group("data (as the cell was trained)")
     for option in ("data_root", "data_url", "data_archive", "data_md5"):
         group.add_argument(f"--{option.replace('_', '-')}", default=argparse.SUPPRESS)
-    group.add_argument("--val-size", type=_bounded(int, 1, reason="must be an integer >= 1 (validation images)"),
-                       default=argparse.SUPPRESS)
-    group.add_argument("--split-seed", type=_bounded(int, 0, 2**32 - 1, reason="must be an integer in 0..2^32-1"),
-                       default=argparse.SUPPRESS)
+    group.add_argument("--val-size", type=cli.bounded(DataSettings.limit("val_size")), default=argparse.SUPPRESS)
+    group.add_argument("--split-seed", type=cli.bounded(SEED), default=argparse.SUPPRESS)
     return p
 
 
@@ -167,7 +134,6 @@ def _cell(args, trained: dict):
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from blockzoo.settings import DataSettings, DynamicSettings
 
     if args.checkpoint and not args.plan and not Path(args.checkpoint).is_file():
         raise BlockzooError(f"--checkpoint {args.checkpoint} is not a file")
@@ -181,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         guess = Path(args.runs) / f"{name}-s{args.seed}" / "checkpoints" / "best.ckpt"
     trained = {} if args.plan else _trained_run(guess)
     cell = _cell(args, trained)
-    settings = DynamicSettings(fallback=args.fallback, device=args.device,
-                               **{name: getattr(args, name) for name in NUMBERS if hasattr(args, name)})
+    given = {name: getattr(args, name) for name in (*NUMBERS, "policy_widths") if hasattr(args, name)}
+    settings = DynamicSettings(fallback=args.fallback, device=args.device, **given)
     if settings.curriculum_epochs + settings.finetune_epochs < 1:
         raise BlockzooError("--curriculum-epochs + --finetune-epochs is 0: train at least one epoch")
     if args.plan:

@@ -14,9 +14,25 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from blockzoo.names import BASELINE_BLOCK as BASELINE
-from blockzoo.report.style import FONT, block_colours, caption, new_figure, save_csv, save_png
+from blockzoo.report import marks
+from blockzoo.report.labels import place_labels
+from blockzoo.report.style import (
+    FONT,
+    Caption,
+    block_colours,
+    grid,
+    header,
+    legend_outside,
+    new_figure,
+    save_csv,
+    save_png,
+    si_axis,
+    si_text,
+    title,
+)
 
 EQUAL_ACCURACY = 0.005  # half a point of test accuracy
+EDGE_ARROWS = ("▲", "▼", "▶", "◀")  # how marks.edge_labels begins the label of a point drawn at an edge
 
 
 def dynamic_table(records: list[dict], static_acc: dict[tuple[str, int], float]) -> pd.DataFrame:
@@ -65,57 +81,74 @@ def leaderboard_entries(table: pd.DataFrame) -> dict:
 
 def accuracy_vs_flops(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Test accuracy vs FLOPs per image: each cell's static network (hollow) and its dynamic runs, one per gamma,
-    joined in order of FLOPs: the policy's frontier; each run labelled with its gamma and distinct policies."""
+    joined in order of FLOPs, the static one last (the policy's trade-off); each run labelled with its gamma,
+    blocks used and distinct policies. Axes from the bulk of the runs; a run far off (e.g. at chance) is drawn
+    at the edge with its value."""
     colours = block_colours(sorted({str(b) for b in table["block"]}))
     cells = sorted(table["cell"].unique(), key=lambda c: (c != BASELINE, c))
+    static = table.groupby("cell").agg(flops=("flops_static", "first"), acc=("static_test_acc", "mean"))
+    xs = np.concatenate([table["flops"].to_numpy(float), static["flops"].to_numpy(float)])
+    ys = np.concatenate([table["test_acc"].to_numpy(float), static["acc"].to_numpy(float)]) * 100
     with matplotlib.rc_context(FONT):
         fig = new_figure(11.0, 6.6)
         ax = fig.add_subplot()
-        handles = [Line2D([], [], linestyle="", marker="", label="Cell (colour)")]
+        x_bulk, y_bulk = marks.bulk(xs), marks.bulk(ys, min_span=2.0)
+        x_bulk.apply(ax, "x")
+        y_bulk.apply(ax, "y")
+        si_axis(ax, "x", xs)
+
+        def edge_text(x: float, y: float) -> str:
+            """'▼ 10.0%: ' before the label of a point drawn at an edge (its true value), '' inside the axes."""
+            found = marks.edge_labels(x_bulk, y_bulk, [x], [y], [""], lambda v: f"{si_text(v)} FLOPs",
+                                      lambda v: f"{v:.1f}%")
+            return found[0][2].rstrip() + " " if found else ""
+
+        handles, labelled, points, joins = [header("Cell (colour)")], [], [], []
         for cell in cells:
             runs = table[table["cell"] == cell].sort_values("flops")
             colour = colours[str(runs["block"].iloc[0])]
-            static_x, static_y = runs["flops_static"].iloc[0] / 1e6, runs["static_test_acc"].mean() * 100
-            ax.plot([static_x, *(runs["flops"] / 1e6)], [static_y, *(runs["test_acc"] * 100)], "-", color=colour,
-                    lw=1.2, alpha=0.6, zorder=2)
-            ax.plot(runs["flops"] / 1e6, runs["test_acc"] * 100, "o", color=colour, ms=7, markeredgecolor="white",
-                    markeredgewidth=0.6, zorder=3)
-            ax.plot(static_x, static_y, "o", ms=10, markerfacecolor="white", markeredgecolor=colour,
-                    markeredgewidth=1.6, zorder=3)
-            for r in runs.itertuples(index=False):
-                ax.annotate(f"γ={r.gamma:g}: {r.blocks_used:.1f}/{int(r.k)} blocks, {int(r.distinct_policies)} "
-                            f"{'policy' if r.distinct_policies == 1 else 'policies'}",
-                            (r.flops / 1e6, r.test_acc * 100), textcoords="offset points", xytext=(6, -3),
-                            fontsize=7.5, color="#333333")
+            rx, ry = x_bulk.shown(runs["flops"].to_numpy(float)), y_bulk.shown(runs["test_acc"].to_numpy(float) * 100)
+            sx, sy = (float(v) for v in (x_bulk.shown([static.loc[cell, "flops"]])[0],
+                                         y_bulk.shown([static.loc[cell, "acc"] * 100])[0]))
+            ax.plot([*rx, sx], [*ry, sy], "-", color=colour, lw=1.2, alpha=0.6, zorder=2)  # in order of FLOPs
+            joins.append(np.column_stack([[*rx, sx], [*ry, sy]]))
+            for r, x, y in zip(runs.itertuples(index=False), rx, ry, strict=True):
+                ax.plot(x, y, "o", color=colour, ms=7, markeredgecolor="white", markeredgewidth=0.6, zorder=3,
+                        gid=f"run:{cell} γ={r.gamma:g} s{int(r.seed)}")
+                labelled.append((x, y, edge_text(r.flops, r.test_acc * 100)
+                                 + f"γ={r.gamma:g}: {r.blocks_used:.1f}/{int(r.k)} blocks, {int(r.distinct_policies)} "
+                                 + ("policy" if r.distinct_policies == 1 else "policies")))
+            if x_bulk.side([static.loc[cell, "flops"]])[0] or y_bulk.side([static.loc[cell, "acc"] * 100])[0]:
+                labelled.append((sx, sy, edge_text(static.loc[cell, "flops"], static.loc[cell, "acc"] * 100)
+                                 + f"{cell}, static"))
+            ax.plot(sx, sy, "o", ms=10, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6,
+                    zorder=3, gid=f"static:{cell}")
+            points += [(sx, sy), *zip(rx, ry, strict=True)]
             handles.append(Line2D([], [], color=colour, marker="o", linestyle="", markersize=6.5,
                                   label=cell + (" (baseline)" if cell == BASELINE else "")))
-        handles += [Line2D([], [], linestyle="", marker="", label=""),
-                    Line2D([], [], linestyle="", marker="", label="Network (marker)"),
+        handles += [header(""), header("Network (marker)"),
                     Line2D([], [], color="#555555", marker="o", linestyle="", markersize=6.5,
                            label="dynamic (one gamma)"),
                     Line2D([], [], color="#555555", marker="o", linestyle="", markersize=8, markerfacecolor="white",
                            markeredgewidth=1.4, label="static (every block)")]
-        legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                           borderaxespad=0.0, handletextpad=0.5, labelspacing=0.45)
-        for handle, text in zip(handles, legend.get_texts(), strict=False):
-            if not handle.get_marker() and text.get_text():
-                text.set_fontweight("bold")
-        ax.margins(x=0.12, y=0.12)
-        low, high = ax.get_ylim()
-        if high - low < 2.0:
-            middle = (low + high) / 2
-            ax.set_ylim(middle - 1.0, middle + 1.0)
-        ax.set_xlabel("FLOPs per image, MFLOPs (dynamic: test-set mean, the policy's cost included; blockzoo's "
-                      "counter, 1 multiply-add = 1 FLOP)")
-        ax.set_ylabel("Test accuracy, %")
-        ax.set_title("Dynamic inference (BlockDrop): test accuracy vs FLOPs per image", loc="left",
-                     fontweight="bold")
-        ax.grid(True, which="major", color="#e5e5e5", lw=0.7, zorder=0)
-        ax.set_axisbelow(True)
-        caption(fig, ["Filled points: the greedy policy of one run (one gamma), blocks really skipped, with the blocks "
-                      "it used per image (mean, of K droppable) and the number of distinct keep/drop vectors it chose "
-                      "over the test set (1: a static pruning, not a per-image policy). Hollow: the same cell's static "
-                      "network (all blocks; its training run). A line joins a cell's static network and its runs."])
+        edges = [text for _, _, text in labelled if text.startswith(EDGE_ARROWS)]
+        handles += [marks.edge_legend()] if edges else []
+        ax.set_xlabel("FLOPs per image (dynamic: test-set mean, the policy's cost included; blockzoo's counter, "
+                      "1 multiply-add = 1 FLOP)")
+        ax.set_ylabel("Test accuracy, % (one seed per run)")
+        title(ax, "Dynamic inference (BlockDrop): test accuracy vs FLOPs per image")
+        grid(ax)
+        legend_outside(ax, handles)
+        lines = ["Filled points: the greedy policy of one run (one gamma), blocks really skipped, labelled with the "
+                 "blocks it used per image (mean, of K droppable) and the number of distinct keep/drop vectors it "
+                 "chose over the test set (1: a static pruning, not a per-image policy). Hollow: the same cell's "
+                 "static network (all blocks; its training run). A line joins a cell's runs in order of FLOPs, then "
+                 "its static network. Each run is one seed: no interval."]
+        Caption(fig, lines + marks.edge_line([(0, 0, text) for text in edges], "runs")).write()
+        if labelled:
+            lx, ly, texts = zip(*labelled, strict=True)
+            place_labels(fig, ax, np.array(lx), np.array(ly), list(texts), np.array(points, dtype=float),
+                         segments=joins)
         save_png(fig, path)
     return table[["cell", "seed", "gamma", "flops", "test_acc", "flops_static", "static_test_acc", "blocks_used",
                   "distinct_policies"]]
@@ -135,7 +168,8 @@ def drop_rates(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     with matplotlib.rc_context(FONT):
         fig = new_figure(max(7.5, 2.4 + label_width + 0.5 * len(order)), max(3.6, 1.9 + 0.4 * len(frame)))
         ax = fig.add_subplot()
-        image = ax.imshow(frame.to_numpy(dtype=float), vmin=0, vmax=1, cmap="magma_r", aspect="auto")
+        image = ax.imshow(frame.to_numpy(dtype=float), vmin=0, vmax=1, cmap="magma_r", aspect="auto",
+                          gid="drop_rates")
         ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
         ax.set_yticks(range(len(frame)), frame.index)
         for (i, j), value in np.ndenumerate(frame.to_numpy(dtype=float)):
@@ -144,11 +178,11 @@ def drop_rates(table: pd.DataFrame, path: Path) -> pd.DataFrame:
                         color="white" if value > 0.5 else "black")
         fig.colorbar(image, ax=ax, label="share of test images\nthat skip the block", shrink=0.9)
         ax.spines[:].set_visible(False)
-        fig.suptitle("How often each block is dropped, per run", x=0.01, ha="left", fontweight="bold",
-                     fontsize=FONT["axes.titlesize"])
-        caption(fig, ["Blocks by stage and index (columns); one row per run (cell, gamma, seed). 0: always run, 1: "
+        title(ax, "How often each block is dropped, per run")
+        Caption(fig, ["Blocks by stage and index (columns); one row per run (cell, gamma, seed). 0: always run, 1: "
                       "always skipped: a block at 0 or 1 is decided for every image alike, a static pruning. Blank: "
-                      "not droppable (no separable shortcut), unless the run used the parameter-free fallback."])
+                      "not droppable (no separable shortcut), unless the run used the parameter-free fallback."]
+                ).write()
         save_png(fig, path)
     return frame.reset_index()
 

@@ -8,65 +8,118 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 
 from blockzoo.macro.dataset import MacroDataset
 from blockzoo.macro.search import random_search, regularized_evolution
+from blockzoo.report import marks
 from blockzoo.report.labels import place_labels, step_vertices
-from blockzoo.report.style import FONT, caption, maybe_log, new_figure, save_csv, save_png
-from blockzoo.report.summary import DATASET_NAMES, pareto_front
+from blockzoo.report.stats import interval_from_std
+from blockzoo.report.style import (
+    FONT,
+    Caption,
+    grid,
+    header,
+    legend_outside,
+    maybe_log,
+    new_figure,
+    save_csv,
+    save_png,
+    si_axis,
+    si_text,
+    title,
+)
+from blockzoo.report.summary import DATASET_NAMES
 
 SPACE_STYLE = {"blox": ("#1f77b4", "o", "BLOX space"), "zoo": ("#d95f02", "s", "zoo space (a block per stage)")}
+COSTS = {"flops": ("flops", "FLOPs per image", "FLOPs"), "params": ("params", "parameters", "params")}
+
+
+def _intervals(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each architecture's 95% t-interval of its mean test accuracy over seeds, in % (NaN with one seed)."""
+    ends = [interval_from_std(row.test_acc * 100, row.test_acc_std * 100, int(row.seeds))
+            for row in table.itertuples(index=False)]
+    return (np.array([lo for lo, _ in ends], dtype=float).reshape(-1),
+            np.array([hi for _, hi in ends], dtype=float).reshape(-1))
 
 
 def accuracy_vs_cost(dataset: MacroDataset, cost: str, path: Path, title_note: str = "") -> pd.DataFrame:
-    """Mean test accuracy vs FLOPs or parameters, one point per architecture, a Pareto front per space."""
-    column, label = {"flops": ("flops", "FLOPs per image, MFLOPs"), "params": ("params", "parameters, millions")}[cost]
-    table = dataset.table().dropna(subset=[column, "test_acc"])
-    uniform = set(dataset.uniform())
+    """Mean test accuracy (95% interval over seeds) vs FLOPs or parameters, one point per architecture, a
+    Pareto frontier per space, the uniform networks starred; axes from the bulk, outliers at the edge."""
+    column, label, unit = COSTS[cost]
+    table = dataset.table().dropna(subset=[column, "test_acc"]).reset_index(drop=True)
+    uniform = table["id"].isin(set(dataset.uniform())).to_numpy()
+    x, y = table[column].to_numpy(float), table["test_acc"].to_numpy(float) * 100
+    low, high = _intervals(table)
     with matplotlib.rc_context(FONT):
-        fig = new_figure(11.0, 6.4)
+        fig = new_figure(11.0, 6.6)
         ax = fig.add_subplot()
-        handles, labelled, fronts = [], [], []
+        log = maybe_log(ax, "x", x)
+        x_bulk, y_bulk = marks.bulk(x, log), marks.bulk(y, extent=(low, high), min_span=2.0)
+        x_bulk.apply(ax, "x")
+        y_bulk.apply(ax, "y")
+        si_axis(ax, "x", x)
+        px, py = x_bulk.shown(x), y_bulk.shown(y)
+        yerr = marks.interval_err(y, low, high)
+        if yerr is not None:
+            yerr[:, (x_bulk.side(x) != 0) | (y_bulk.side(y) != 0)] = 0  # an outlier at the edge: no bar
+        cut = marks.cut_at_axis(ax, "y", py, yerr, y_bulk, px) if yerr is not None else 0
+        handles, labelled, fronts = [header("Space (colour, marker)")], [], []
         for space, (colour, marker, name) in SPACE_STYLE.items():
-            part = table[table["space"] == space]
-            if part.empty:
+            part = np.flatnonzero((table["space"] == space).to_numpy())
+            if not len(part):
                 continue
-            x, y = part[column].to_numpy(float) / 1e6, part["test_acc"].to_numpy(float) * 100
-            ax.scatter(x, y, c=colour, marker=marker, s=36, alpha=0.8, edgecolors="white", linewidths=0.5, zorder=3)
-            is_uniform = part["id"].isin(uniform).to_numpy()
-            ax.scatter(x[is_uniform], y[is_uniform], s=150, facecolors="none", edgecolors=colour, linewidths=1.4,
+            for i in part:
+                artist = ax.errorbar(px[i], py[i], yerr=None if yerr is None else yerr[:, i:i + 1], fmt=marker,
+                                     color=colour, ecolor=to_rgba(colour, 0.45), markersize=6.5,
+                                     markeredgecolor="white", markeredgewidth=0.5, elinewidth=0.9, capsize=2.0,
+                                     zorder=3)
+                artist[0].set_gid(f"arch:{table['id'][i]}")
+            stars = part[uniform[part]]
+            ax.scatter(px[stars], py[stars], s=170, facecolors="none", edgecolors=colour, linewidths=1.3,
                        marker="*", zorder=4)
-            front = pareto_front(np.column_stack([x, y]))
-            order = np.argsort(x[front])
-            ax.step(x[front][order], y[front][order], where="post", color=colour, lw=1.6, alpha=0.7, zorder=2)
-            fronts.append(step_vertices(x[front][order], y[front][order]))
-            labelled += [(xv, yv, ident) for xv, yv, ident, on in zip(x, y, part["id"], front | is_uniform, strict=True)
-                         if on]
-            handles.append(Line2D([], [], color=colour, marker=marker, lw=1.6, label=f"{name} ({len(part)}), front"))
-        handles.append(Line2D([], [], color="#555555", marker="*", markerfacecolor="none", markersize=11, lw=0,
-                              label="uniform: the same block / cell at every stage"))
-        log = maybe_log(ax, "x", table[column] / 1e6)
-        ax.set_xlabel(label + (" (log scale)" if log else ""))
+            _, index = marks.frontier(x[part], y[part])
+            front = part[index]
+            handles += [Line2D([], [], color=colour, marker=marker, linestyle="", markersize=6.5,
+                               label=f"{name}: {len(part)}")]
+            handles += marks.draw_frontier(ax, px[front], py[front], colour=colour, label=f"{space} frontier")
+            fronts.append(step_vertices(px[front], py[front]))
+            labelled += [(px[i], py[i], table["id"][i]) for i in sorted(set(front) | set(stars))]
+        handles += [header(""), Line2D([], [], color="#555555", marker="*", markerfacecolor="none", markersize=11,
+                                       linestyle="", label="uniform: the same block\nor cell at every stage")]
+        edges = marks.edge_labels(x_bulk, y_bulk, x, y, list(table["id"]), lambda v: f"{si_text(v)} {unit}",
+                                  lambda v: f"{v:.1f}%")
+        handles += ([marks.edge_legend()] if edges else []) + ([marks.cut_legend()] if cut else [])
         datasets = sorted(DATASET_NAMES.get(d, d) for d in dataset.frame["dataset"].dropna().unique())
         recipes = sorted(str(r) for r in dataset.frame["recipe"].dropna().unique())
-        ax.set_ylabel(f"Test accuracy, % ({', '.join(datasets) or 'dataset not recorded'}; mean over seeds)")
-        ax.set_title(f"Macro architectures: accuracy vs {'FLOPs' if cost == 'flops' else 'parameters'}{title_note}",
-                     loc="left", fontweight="bold")
-        ax.grid(True, color="#e5e5e5", lw=0.7)
-        ax.set_axisbelow(True)
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0.0)
-        caption(fig, ["Each point: one architecture (one block or BLOX cell per stage); the step lines are each "
-                      "space's Pareto front (no other architecture of that space is cheaper and more accurate), its "
-                      "points and the uniform ones labelled by id. Training recipe(s): "
-                      + (", ".join(recipes) or "not recorded")
-                      + ". FLOPs: one multiply-add or one elementwise op per output element = 1 FLOP, one image."])
+        seeds = sorted({int(s) for s in table["seeds"]})
+        ax.set_xlabel(label + (" (log scale)" if log else ""))
+        ax.set_ylabel(f"Test accuracy, % ({', '.join(datasets) or 'dataset not recorded'}; "
+                      f"{'mean over seeds' if max(seeds, default=1) > 1 else 'one seed'})")
+        title(ax, f"Macro architectures: accuracy vs {unit}{title_note}")
+        grid(ax)
+        legend_outside(ax, handles)
+        lines = ["Each point: one architecture (one block or BLOX cell per stage), trained with "
+                 f"{'/'.join(map(str, seeds))} seed(s); "
+                 + ("error bars: the 95% t-interval of its mean over seeds. " if max(seeds, default=1) > 1 else
+                    "one seed each: no interval, and differences between points may be seed noise. ")
+                 + "The step lines are each space's Pareto frontier (no other architecture of that space has a "
+                 "lower cost and a higher accuracy), its ringed points and the uniform ones labelled by id. "
+                 f"Training recipe(s): {', '.join(recipes) or 'not recorded'}. FLOPs: one multiply-add or one "
+                 "elementwise op per output element = 1 FLOP, one image."]
+        lines += marks.edge_line(edges, "architectures") + marks.cut_lines(cut)
+        Caption(fig, lines).write()
+        labelled += [(ex, ey, text) for ex, ey, text in edges]
         if labelled:
             xs, ys, texts = zip(*labelled, strict=True)
-            points = np.column_stack([table[column].to_numpy(float) / 1e6, table["test_acc"].to_numpy(float) * 100])
-            place_labels(fig, ax, np.array(xs), np.array(ys), list(texts), points, segments=fronts, fontsize=7)
+            bars = [] if yerr is None else [((v, a - down), (v, a + up)) for v, a, down, up in zip(px, py, *yerr,
+                                                                                               strict=True)]
+            place_labels(fig, ax, np.array(xs), np.array(ys), list(texts), np.column_stack([px, py]),
+                         segments=[*fronts, *bars], fontsize=7)
         save_png(fig, path)
-    return table[["id", "space", column, "test_acc", "test_acc_std", "seeds"]]
+    data = table[["id", "space", column, "test_acc", "test_acc_std", "seeds"]].copy()
+    return data.assign(test_acc_ci95_low=low / 100, test_acc_ci95_high=high / 100, uniform=uniform)
 
 
 def search_trajectories(dataset: MacroDataset, space: str, path: Path, runs: int = 20,
@@ -90,7 +143,7 @@ def search_trajectories(dataset: MacroDataset, space: str, path: Path, runs: int
             curves = np.array([search(table, budget, seed) for seed in range(runs)]) * 100
             queried = np.arange(1, budget + 1)
             mean, low, high = curves.mean(0), np.percentile(curves, 10, 0), np.percentile(curves, 90, 0)
-            ax.plot(queried, mean, style, color=colour, lw=1.8, label=f"{name} (mean of {runs} runs)")
+            ax.plot(queried, mean, style, color=colour, lw=1.8, label=f"{name}\n(mean of {runs} runs)")
             ax.fill_between(queried, low, high, color=colour, alpha=0.18, lw=0)
             found = (curves[:, -1] >= best * 100 - 1e-9).mean()
             rows += [{"search": name, "queried": int(q), "best_mean": m, "best_p10": lo, "best_p90": hi,
@@ -98,12 +151,13 @@ def search_trajectories(dataset: MacroDataset, space: str, path: Path, runs: int
         ax.axhline(best * 100, color="black", lw=1.0, ls="--", label="exhaustive best")
         ax.set_xlabel("architectures queried")
         ax.set_ylabel("best test accuracy found, %")
-        ax.set_title(f"Search over the trained {space} architectures ({len(table)})", loc="left", fontweight="bold")
-        ax.grid(True, color="#e5e5e5", lw=0.7)
-        ax.legend(loc="lower right", frameon=False)
-        caption(fig, ["Each query looks an architecture up in the table of trained results (no training). Bands: 10th "
+        title(ax, f"Search over the trained {space} architectures ({len(table)})")
+        grid(ax)
+        legend_outside(ax, ax.get_legend_handles_labels()[0])
+        Caption(fig, ["Each query looks an architecture up in the table of trained results (no training). Bands: 10th "
                       f"to 90th percentile over the runs. Regularised evolution: population {population}, tournament "
-                      "of 3, one stage changed per mutation. On a table this small both reach the best quickly."])
+                      "of 3, one stage changed per mutation. On a table this small both reach the best quickly."]
+                ).write()
         save_png(fig, path)
     return pd.DataFrame(rows)
 

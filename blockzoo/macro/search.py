@@ -31,7 +31,8 @@ def regularized_evolution(table: Mapping[Arch, float], budget: int, seed: int, p
     """Real et al. (2019): a population of `population` random architectures; then, each step, the best of
     `sample` drawn from it is mutated (one stage's choice changed to another seen in the table), the child
     is queried and joins, and the oldest member leaves. Queries of an architecture already seen cost
-    nothing (a table look-up); the budget counts distinct architectures queried."""
+    nothing (a table look-up); the budget counts distinct architectures queried. Where mutation finds nothing
+    new for 10 x len(table) steps, a random unqueried architecture joins instead."""
     _check(table, budget)
     if population < 1 or sample < 1:
         raise BlockzooError(f"population and sample must be >= 1, got {population} and {sample}")
@@ -53,9 +54,13 @@ def regularized_evolution(table: Mapping[Arch, float], budget: int, seed: int, p
         members.append(arch)
     budget = min(budget, len(table))
     stalled = 0
-    while len(history) < budget and stalled < 100 * len(table):
+    while len(history) < budget:
         parent = max(rng.sample(list(members), min(sample, len(members))), key=lambda a: queried[a])
         child = _mutate(parent, choices, table, rng)
+        if child in queried and stalled >= 10 * len(table):
+            # every mutation of the population stays among queried architectures (the table's neighbours
+            # form islands): a random unqueried one joins, so the run spends its whole budget
+            child = rng.choice([arch for arch in archs if arch not in queried])
         before = len(history)
         query(child)
         stalled = 0 if len(history) > before else stalled + 1

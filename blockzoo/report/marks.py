@@ -144,10 +144,10 @@ def edge_legend() -> Line2D:
                   label="beyond the axis: at the\nedge, value written")
 
 
-def edge_line(labels: list[tuple]) -> list[str]:
+def edge_line(labels: list[tuple], noun: str = "cells") -> list[str]:
     if not labels:
         return []
-    return [f"Axes show the bulk of the cells; {len(labels)} outlier{'s' * (len(labels) != 1)} beyond them "
+    return [f"Axes show the bulk of the {noun}; {len(labels)} outlier{'s' * (len(labels) != 1)} beyond them "
             f"{'is' if len(labels) == 1 else 'are'} drawn at the edge with an arrow and the value "
             "(" + "; ".join(text for _, _, text in labels) + ")."]
 
@@ -166,18 +166,20 @@ def frontier(x, y, eligible=None) -> tuple[np.ndarray, np.ndarray]:
     return front, index
 
 
-def draw_frontier(ax, fx, fy, dotted=None) -> list[Line2D]:
-    """The frontier as a grey highlighter step line behind the points (no block colour is grey), each of its
-    points ringed; a ring dotted where `dotted` (the point's lead is within the noise). Returns legend entries."""
+def draw_frontier(ax, fx, fy, dotted=None, colour: str = FRONTIER_COLOUR, label: str = "Pareto frontier"
+                  ) -> list[Line2D]:
+    """The frontier as a highlighter step line behind the points, grey by default (no block colour is grey),
+    each of its points ringed; a ring dotted where `dotted` (the point's lead is within the noise). `colour`:
+    one frontier per group (e.g. per search space) in the group's colour. Returns legend entries."""
     if not len(fx):
         return []
     dotted = np.zeros(len(fx), dtype=bool) if dotted is None else np.asarray(dotted, dtype=bool)
-    ax.step(fx, fy, where="post", color=FRONTIER_COLOUR, lw=5, alpha=0.45, solid_capstyle="round", zorder=1)
+    ax.step(fx, fy, where="post", color=colour, lw=5, alpha=0.45, solid_capstyle="round", zorder=1)
     for style, which in (("solid", ~dotted), ("dotted", dotted)):
         if which.any():
             ax.scatter(np.asarray(fx)[which], np.asarray(fy)[which], linestyles=style, **RING)
-    handles = [Line2D([], [], color=FRONTIER_COLOUR, lw=5, alpha=0.6, marker="o", markerfacecolor="none",
-                      markeredgecolor="#555555", markersize=10, label="Pareto frontier")]
+    handles = [Line2D([], [], color=colour, lw=5, alpha=0.6, marker="o", markerfacecolor="none",
+                      markeredgecolor="#555555", markersize=10, label=label)]
     if dotted.any():
         handles.append(Line2D([], [], color="#555555", marker="o", linestyle="", markersize=10,
                               markerfacecolor="none", markeredgewidth=0.9, dashes=(1, 1),

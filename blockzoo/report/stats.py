@@ -74,6 +74,14 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
     return mean(values) - half, mean(values) + half
 
 
+def interval_from_std(mean_value: float, std: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """mean_interval from a summary (mean, sample std, n) rather than the values; NaNs with fewer than 2."""
+    if n < 2 or std != std:
+        return math.nan, math.nan
+    half = t_quantile((1 + level) / 2, n - 1) * std / math.sqrt(n)
+    return mean_value - half, mean_value + half
+
+
 def compare(cell: dict, baseline: dict, level: float = 0.95) -> dict:
     """Test a cell against the baseline: {seed: accuracy} each. Paired t over the seeds both have when at least
     two are shared, else Welch's t. Returns test, diff (cell - baseline), its interval, df and the two-sided p;
