@@ -148,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     trained = {} if args.plan else _trained_run(guess)
     cell = _cell(args, trained)
     given = {name: getattr(args, name) for name in (*NUMBERS, "policy_widths") if hasattr(args, name)}
-    settings = DynamicSettings(fallback=args.fallback, device=args.device, **given)
-    if settings.curriculum_epochs + settings.finetune_epochs < 1:
-        raise BlockzooError("--curriculum-epochs + --finetune-epochs is 0: train at least one epoch")
+    settings = DynamicSettings(fallback=args.fallback, device=args.device, **given)  # refuses 0 epochs in all
     if args.plan:
         from blockzoo.dynamic.run import cost_lines, plan
 

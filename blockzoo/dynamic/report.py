@@ -32,7 +32,6 @@ from blockzoo.report.style import (
 )
 
 EQUAL_ACCURACY = 0.005  # half a point of test accuracy
-EDGE_ARROWS = ("▲", "▼", "▶", "◀")  # how marks.edge_labels begins the label of a point drawn at an edge
 
 
 def dynamic_table(records: list[dict], static_acc: dict[tuple[str, int], float]) -> pd.DataFrame:
@@ -97,13 +96,17 @@ def accuracy_vs_flops(table: pd.DataFrame, path: Path) -> pd.DataFrame:
         y_bulk.apply(ax, "y")
         si_axis(ax, "x", xs)
 
-        def edge_text(x: float, y: float) -> str:
-            """'▼ 10.0%: ' before the label of a point drawn at an edge (its true value), '' inside the axes."""
-            found = marks.edge_labels(x_bulk, y_bulk, [x], [y], [""], lambda v: f"{si_text(v)} FLOPs",
-                                      lambda v: f"{v:.1f}%")
-            return found[0][2].rstrip() + " " if found else ""
+        handles, labelled, points, joins, edges = [header("Cell (colour)")], [], [], [], []
 
-        handles, labelled, points, joins = [header("Cell (colour)")], [], [], []
+        def label(x: float, y: float, true_x: float, true_y: float, text: str, always: bool = True) -> None:
+            """Label a point; one drawn at an edge gets its true value first ('▼ 10.0%: ...')."""
+            value = marks.edge_value(x_bulk, y_bulk, true_x, true_y, lambda v: f"{si_text(v)} FLOPs",
+                                     lambda v: f"{v:.1f}%")
+            if value:
+                edges.append((x, y, f"{value}: {text}"))
+            if value or always:
+                labelled.append((x, y, f"{value}: {text}" if value else text))
+
         for cell in cells:
             runs = table[table["cell"] == cell].sort_values("flops")
             colour = colours[str(runs["block"].iloc[0])]
@@ -115,12 +118,9 @@ def accuracy_vs_flops(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             for r, x, y in zip(runs.itertuples(index=False), rx, ry, strict=True):
                 ax.plot(x, y, "o", color=colour, ms=7, markeredgecolor="white", markeredgewidth=0.6, zorder=3,
                         gid=f"run:{cell} γ={r.gamma:g} s{int(r.seed)}")
-                labelled.append((x, y, edge_text(r.flops, r.test_acc * 100)
-                                 + f"γ={r.gamma:g}: {r.blocks_used:.1f}/{int(r.k)} blocks, {int(r.distinct_policies)} "
-                                 + ("policy" if r.distinct_policies == 1 else "policies")))
-            if x_bulk.side([static.loc[cell, "flops"]])[0] or y_bulk.side([static.loc[cell, "acc"] * 100])[0]:
-                labelled.append((sx, sy, edge_text(static.loc[cell, "flops"], static.loc[cell, "acc"] * 100)
-                                 + f"{cell}, static"))
+                label(x, y, r.flops, r.test_acc * 100, f"γ={r.gamma:g}: {r.blocks_used:.1f}/{int(r.k)} blocks, "
+                      f"{int(r.distinct_policies)} {'policy' if r.distinct_policies == 1 else 'policies'}")
+            label(sx, sy, static.loc[cell, "flops"], static.loc[cell, "acc"] * 100, f"{cell}, static", always=False)
             ax.plot(sx, sy, "o", ms=10, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6,
                     zorder=3, gid=f"static:{cell}")
             points += [(sx, sy), *zip(rx, ry, strict=True)]
@@ -131,7 +131,6 @@ def accuracy_vs_flops(table: pd.DataFrame, path: Path) -> pd.DataFrame:
                            label="dynamic (one gamma)"),
                     Line2D([], [], color="#555555", marker="o", linestyle="", markersize=8, markerfacecolor="white",
                            markeredgewidth=1.4, label="static (every block)")]
-        edges = [text for _, _, text in labelled if text.startswith(EDGE_ARROWS)]
         handles += [marks.edge_legend()] if edges else []
         ax.set_xlabel("FLOPs per image (dynamic: test-set mean, the policy's cost included; blockzoo's counter, "
                       "1 multiply-add = 1 FLOP)")
@@ -144,7 +143,7 @@ def accuracy_vs_flops(table: pd.DataFrame, path: Path) -> pd.DataFrame:
                  "chose over the test set (1: a static pruning, not a per-image policy). Hollow: the same cell's "
                  "static network (all blocks; its training run). A line joins a cell's runs in order of FLOPs, then "
                  "its static network. Each run is one seed: no interval."]
-        Caption(fig, lines + marks.edge_line([(0, 0, text) for text in edges], "runs")).write()
+        Caption(fig, lines + marks.edge_line(edges, "runs")).write()
         if labelled:
             lx, ly, texts = zip(*labelled, strict=True)
             place_labels(fig, ax, np.array(lx), np.array(ly), list(texts), np.array(points, dtype=float),

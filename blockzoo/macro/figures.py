@@ -40,8 +40,7 @@ def _intervals(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Each architecture's 95% t-interval of its mean test accuracy over seeds, in % (NaN with one seed)."""
     ends = [interval_from_std(row.test_acc * 100, row.test_acc_std * 100, int(row.seeds))
             for row in table.itertuples(index=False)]
-    return (np.array([lo for lo, _ in ends], dtype=float).reshape(-1),
-            np.array([hi for _, hi in ends], dtype=float).reshape(-1))
+    return np.array([lo for lo, _ in ends], dtype=float), np.array([hi for _, hi in ends], dtype=float)
 
 
 def accuracy_vs_cost(dataset: MacroDataset, cost: str, path: Path, title_note: str = "") -> pd.DataFrame:
@@ -94,15 +93,16 @@ def accuracy_vs_cost(dataset: MacroDataset, cost: str, path: Path, title_note: s
         datasets = sorted(DATASET_NAMES.get(d, d) for d in dataset.frame["dataset"].dropna().unique())
         recipes = sorted(str(r) for r in dataset.frame["recipe"].dropna().unique())
         seeds = sorted({int(s) for s in table["seeds"]})
+        several = max(seeds, default=1) > 1
         ax.set_xlabel(label + (" (log scale)" if log else ""))
         ax.set_ylabel(f"Test accuracy, % ({', '.join(datasets) or 'dataset not recorded'}; "
-                      f"{'mean over seeds' if max(seeds, default=1) > 1 else 'one seed'})")
+                      f"{'mean over seeds' if several else 'one seed'})")
         title(ax, f"Macro architectures: accuracy vs {unit}{title_note}")
         grid(ax)
         legend_outside(ax, handles)
         lines = ["Each point: one architecture (one block or BLOX cell per stage), trained with "
                  f"{'/'.join(map(str, seeds))} seed(s); "
-                 + ("error bars: the 95% t-interval of its mean over seeds. " if max(seeds, default=1) > 1 else
+                 + ("error bars: the 95% t-interval of its mean over seeds. " if several else
                     "one seed each: no interval, and differences between points may be seed noise. ")
                  + "The step lines are each space's Pareto frontier (no other architecture of that space has a "
                  "lower cost and a higher accuracy), its ringed points and the uniform ones labelled by id. "

@@ -90,22 +90,29 @@ def bulk(values, log: bool = False, extent=(), min_span: float = 0.0) -> Bulk:
     return Bulk(float(lo), float(hi), False)
 
 
+def edge_value(x_bulk: Bulk | None, y_bulk: Bulk | None, x: float, y: float, x_text, y_text) -> str:
+    """For a point drawn at an edge: an arrow the way its true value lies and the value, e.g. '▼ 47.1%'; '' for
+    a point inside the axes. x_text / y_text: how a value reads."""
+    parts = []
+    side_y = int(y_bulk.side([y])[0]) if y_bulk else 0
+    side_x = int(x_bulk.side([x])[0]) if x_bulk else 0
+    if side_y:
+        parts.append(("▲ " if side_y > 0 else "▼ ") + y_text(y))
+    if side_x:
+        parts.append(("▶ " if side_x > 0 else "◀ ") + x_text(x))
+    return ", ".join(parts)
+
+
 def edge_labels(x_bulk: Bulk | None, y_bulk: Bulk | None, x, y, names, x_text, y_text) -> list[tuple]:
-    """(x, y, text) labels for the points drawn at an edge: an arrow the way the true value lies and the value,
-    e.g. '▼ 47.1%: UniversalInvertedBottleneck-late'. x_text / y_text: how a value reads."""
-    labels = []
-    sides_x = x_bulk.side(x) if x_bulk else np.zeros(len(names), dtype=int)
-    sides_y = y_bulk.side(y) if y_bulk else np.zeros(len(names), dtype=int)
+    """(x, y, text) labels for the points drawn at an edge, where they are drawn: edge_value and the name,
+    e.g. '▼ 47.1%: UniversalInvertedBottleneck-late'."""
     xs = x_bulk.shown(x) if x_bulk else np.asarray(x, dtype=float)
     ys = y_bulk.shown(y) if y_bulk else np.asarray(y, dtype=float)
+    labels = []
     for i, name in enumerate(names):
-        parts = []
-        if sides_y[i]:
-            parts.append(("▲ " if sides_y[i] > 0 else "▼ ") + y_text(y[i]))
-        if sides_x[i]:
-            parts.append(("▶ " if sides_x[i] > 0 else "◀ ") + x_text(x[i]))
-        if parts:
-            labels.append((xs[i], ys[i], ", ".join(parts) + f": {name}"))
+        value = edge_value(x_bulk, y_bulk, x[i], y[i], x_text, y_text)
+        if value:
+            labels.append((xs[i], ys[i], f"{value}: {name}"))
     return labels
 
 

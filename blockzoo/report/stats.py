@@ -70,8 +70,7 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
     values = list(values)
     if len(values) < 2:
         return math.nan, math.nan
-    half = t_quantile((1 + level) / 2, len(values) - 1) * stdev(values) / math.sqrt(len(values))
-    return mean(values) - half, mean(values) + half
+    return interval_from_std(mean(values), stdev(values), len(values), level)
 
 
 def interval_from_std(mean_value: float, std: float, n: int, level: float = 0.95) -> tuple[float, float]:
