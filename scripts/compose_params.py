@@ -5,8 +5,8 @@ overrides: do that after changing a default or a file under conf/setting/, then 
 
 Every setting is checked first, as the cells stage checks params.yaml (blockzoo.params), and params.yaml is
 written only then, atomically: a bad key or value stops it with one line (`error: ...`, exit status 2) and
-leaves params.yaml as it was. (`dvc exp run` writes params.yaml before its cells stage checks it: a rejected
-experiment leaves its params.yaml in the workspace; run this, or `dvc exp run` again, to replace it.)"""
+leaves params.yaml as it was. `dvc exp run -S` runs the same `check` while it composes (conf/hydra_plugins/), so
+a setting it rejects leaves params.yaml as it was too."""
 from __future__ import annotations
 
 import sys

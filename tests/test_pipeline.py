@@ -53,7 +53,7 @@ def leaderboard(repo: Path) -> dict:
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("error: ")]
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith(("error: ", "ERROR: "))]
     assert len(lines) == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     return lines[0]
 
@@ -201,7 +201,7 @@ def test_pipeline_end_to_end(repo):
 
 
 def test_bad_settings_stop_with_one_line_and_lose_nothing(repo):
-    runs_before = file_digests(repo / "runs")
+    runs_before, params = file_digests(repo / "runs"), (repo / "params.yaml").read_text()
     assert runs_before
     # (every key and value is checked by tests/test_settings.py; here, that the pipeline stops on them)
     for override, message in (
@@ -212,6 +212,7 @@ def test_bad_settings_stop_with_one_line_and_lose_nothing(repo):
         proc = dvc(repo, "exp", "run", "-S", override, check=False)
         assert proc.returncode != 0, override
         assert message in one_error_line(proc), (override, proc.stdout + proc.stderr)
+        assert (repo / "params.yaml").read_text() == params, override  # rejected before DVC writes it
     assert file_digests(repo / "runs") == runs_before
 
 

@@ -89,6 +89,23 @@ def unknown_key(override, cfg) -> str | None:
     return None
 
 
+def check_composed(cfg, search_path) -> None:
+    """Every setting of the composed params.yaml checked as the cells stage checks it (compose_params.check),
+    before DVC writes the file: a `dvc exp run -S block=NoSuch` it rejects leaves params.yaml as it was."""
+    conf = next((Path(entry.path) for entry in search_path.get_path() if entry.provider == "main"), None)
+    if conf is None or not (conf.parent / "scripts" / "compose_params.py").is_file():
+        return  # not a blockzoo checkout's conf/: nothing of ours to check
+    if str(conf.parent / "scripts") not in sys.path:
+        sys.path.insert(0, str(conf.parent / "scripts"))
+    from compose_params import check
+
+    params = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), resolve=True)
+    try:
+        check(params, conf.parent)  # that checkout's user_blocks/ (Hydra loads this plugin once a process)
+    except BlockzooError as exc:
+        raise SettingError(str(exc)) from None
+
+
 def _one_line_composition() -> None:
     try:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -113,7 +130,9 @@ def _one_line_composition() -> None:
 
     def one_line_load(self, config_name, overrides, *args, **kwargs):
         try:
-            return load_configuration(self, config_name, overrides, *args, **kwargs)
+            cfg = load_configuration(self, config_name, overrides, *args, **kwargs)
+            check_composed(cfg, self.get_search_path())
+            return cfg
         except SettingError:
             raise
         except MissingConfigException as exc:
