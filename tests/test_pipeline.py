@@ -53,7 +53,11 @@ def leaderboard(repo: Path) -> dict:
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith(("error: ", "ERROR: "))]
+    """A stage's `error: ` line (DVC adds its own `ERROR: failed to reproduce`); else DVC's `ERROR: ` line, as a
+    setting rejected while composing params.yaml is (conf/hydra_plugins/)."""
+    output = (proc.stdout + proc.stderr).splitlines()
+    lines = ([line for line in output if line.startswith("error: ")]
+             or [line for line in output if line.startswith("ERROR: ")])
     assert len(lines) == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     return lines[0]
 
