@@ -45,8 +45,9 @@ test-data:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check blockzoo blockzoo_cluster stages scripts tests conf
 
+# two workers, each file's tests in order on one of them (the files' shared fixtures stay whole)
 test: $(STAMP) test-data lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 # Write conf/config.yaml from the settings classes, then compose params.yaml from conf/ (as `dvc exp run`
 # does): after changing a default or a file under conf/setting/; commit what changed.

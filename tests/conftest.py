@@ -8,6 +8,13 @@ import pytest
 from fake_cifar import FakeArchive, served_fake_archive
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# The longest files, started first: `make test` hands whole files to two workers in collection order, so a long
+# file collected last would run alone at the end
+LONGEST_FILES = ("test_cluster.py", "test_pipeline.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)  # stable: the order within files is kept
 
 
 @pytest.fixture(scope="session")
