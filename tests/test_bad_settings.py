@@ -215,13 +215,16 @@ def test_dvc_stops_on_a_bad_data_archive_before_it_removes_the_dataset(repo):
     ("setting=tryuot",
      "ERROR: unknown setting=tryuot: conf/setting/ has no tryuot.yaml; did you mean 'setting=tryout'?"),
     # a value the cells stage would reject, rejected before DVC writes params.yaml (conf/hydra_plugins/)
-    ("block=NoSuchBlock", "ERROR: block: unknown block 'NoSuchBlock'; did you mean"),
+    ("block=NoSuchBlock", "ERROR: block: unknown block 'NoSuchBlock'; did you mean DYMicroBlock, ResNetBasicBlock, "
+     "MBConvLNBlock? registered blocks: DYMicroBlock, EdgeResidual, GhostBottleneckV3, InvertedResidual, "
+     "MBConvLNBlock, MobileOneBlock, RepMixer, ReparamLargeKernelConv, ResNetBasicBlock, ResNetBottleneck, "
+     "UniversalInvertedBottleneck (a block of your own must be registered with @register_block in a module under "
+     "user_blocks/, or named with --block-module)"),
     ("train.batch_size=0", "ERROR: train.batch_size must be an integer from 1 to 8192 (images per batch), got 0"),
 ])
 def test_dvc_exp_run_says_a_bad_setting_in_one_line_and_writes_nothing(repo, override, message):
     before = digests(repo)
     proc = dvc(repo, "exp", "run", "-S", override, check=False)
     output = proc.stdout + proc.stderr
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith(message), output
+    assert proc.returncode != 0 and [line for line in output.splitlines() if line.strip()] == [message], output
     assert digests(repo) == before
