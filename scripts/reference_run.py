@@ -2,6 +2,10 @@
 
     python scripts/reference_run.py NAME [OVERRIDE ...]
     python scripts/reference_run.py macro-fashion-mnist setting=macro_tryout
+    python scripts/reference_run.py --cluster fashion-mnist setting=reference cluster.train_cpus=1
+
+--cluster runs the cells through `python -m blockzoo_cluster run` on a local Ray cluster instead of one
+`dvc repro` (with cluster.train_cpus=1, one training cell per core at once); the results are the same files.
 
 The run happens in a temporary worktree of HEAD (so it is the code as committed: commit first), with
 params.yaml composed from conf/ and the overrides, through `dvc repro`. Published: the results table(s),
@@ -33,7 +37,7 @@ def sh(cwd: Path, *args: str) -> str:
     return proc.stdout
 
 
-def describe(params: dict, run: Path, seconds: float, commit: str, overrides: list[str]) -> str:
+def describe(params: dict, run: Path, seconds: float, commit: str, overrides: list[str], runner: str) -> str:
     """RUN.md: what the run is and is not."""
     env = {}
     for path in sorted((run / "metrics" / "benchmark").glob("*.json")):
@@ -46,7 +50,7 @@ def describe(params: dict, run: Path, seconds: float, commit: str, overrides: li
         f"# Reference run: {' '.join(overrides) or 'the default settings'}",
         "",
         f"- What: {len(cells)} block cells and {len(macro_cells)} macro architectures, "
-        f"{len(params['seeds'])} seed(s) each ({', '.join(map(str, params['seeds']))}), through `dvc repro`.",
+        f"{len(params['seeds'])} seed(s) each ({', '.join(map(str, params['seeds']))}), through {runner}.",
         f"- Data: {data['dataset']}; validation hold-out {data['val_size']} images (split seed {data['split_seed']}); "
         "test accuracy of the best-validation epoch.",
         f"- Network: ScaffoldNet with {scaffold['num_blocks']} block(s) per stage, {scaffold['base_channels']} "
@@ -100,9 +104,13 @@ def dynamic_table(run: Path) -> list[str]:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+    args = sys.argv[1:]
+    cluster = "--cluster" in args
+    if cluster:
+        args.remove("--cluster")
+    if not args or args[0].startswith("-"):
         sys.exit(__doc__)
-    name, overrides = sys.argv[1], sys.argv[2:]
+    name, overrides = args[0], args[1:]
     if sh(ROOT, "git", "status", "--porcelain", "--", "blockzoo", "stages", "conf", "dvc.yaml").strip():
         print("note: blockzoo/, stages/, conf/ or dvc.yaml have uncommitted changes; the run uses HEAD without them")
     commit = sh(ROOT, "git", "rev-parse", "HEAD").strip()
@@ -115,9 +123,12 @@ def main() -> int:
             start = time.perf_counter()
             print(f"running the pipeline of {commit[:8]} with {' '.join(overrides) or 'the defaults'} in {run} ...",
                   flush=True)
-            repro = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=run, env=ENV)
+            command = ([sys.executable, "-m", "blockzoo_cluster", "run",
+                        "--scratch", str(Path(tmp) / "cluster"), *(f"-S{o}" for o in overrides)]
+                       if cluster else [sys.executable, "-m", "dvc", "repro"])
+            repro = subprocess.run(command, cwd=run, env=ENV)
             if repro.returncode != 0:
-                sys.exit(f"error: dvc repro failed in {run} (exit {repro.returncode})")
+                sys.exit(f"error: {' '.join(command[1:4])} failed in {run} (exit {repro.returncode})")
             seconds = time.perf_counter() - start
             params = yaml.safe_load((run / "params.yaml").read_text())
             staging = Path(tmp) / "published"
@@ -131,7 +142,10 @@ def main() -> int:
                 if (run / "metrics" / "headline" / section).is_dir():
                     shutil.copytree(run / "metrics" / "headline" / section, staging / section)
             shutil.copy2(run / "params.yaml", staging / "params.yaml")
-            (staging / "RUN.md").write_text(describe(params, run, seconds, commit, overrides))
+            (staging / "RUN.md").write_text(describe(params, run, seconds, commit, overrides,
+                                                       runner=("the cluster runner on a local Ray cluster "
+                                                               f"({params['cluster']['train_cpus']} core(s) per "
+                                                               "training cell)") if cluster else "`dvc repro`"))
             if target.exists():
                 shutil.rmtree(target)
             target.parent.mkdir(exist_ok=True)
