@@ -260,3 +260,29 @@ def test_the_table_says_which_differences_are_resolved(tmp_path):
     plan, have, m = seeds_plan(frame)
     assert [(e["cell"], e["seeds_needed"]) for e in plan] == [("EdgeResidual-mid", None)] and have == [0, 1, 2]
     assert m == 3 and ">1000" in seeds_text(plan, have, m, 0.8, 0.05)
+
+
+def test_a_one_block_architecture_has_a_short_metrics_file_name():
+    from blockzoo.report.metrics import metrics_file_name
+
+    assert metrics_file_name("InvertedResidual+InvertedResidual+InvertedResidual") == "3xInvertedResidual"
+    mixed = "ResNetBottleneck+EdgeResidual+EdgeResidual"
+    assert metrics_file_name(mixed) == mixed
+    assert metrics_file_name("ResNetBasicBlock-mid") == "ResNetBasicBlock-mid"
+
+
+def test_dvc_metrics_show_fits_200_columns_and_every_committed_leaderboard_is_strict_json():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def no_nan(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    for board in sorted(root.glob("reference/*/leaderboard.json")):
+        json.loads(board.read_text(), parse_constant=no_nan)
+    shown = subprocess.run([sys.executable, "-m", "dvc", "metrics", "show"], cwd=root, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    assert len(shown) > 33 and max(map(len, shown)) <= 200, max(shown, key=len)

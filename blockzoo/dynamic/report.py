@@ -72,7 +72,9 @@ def leaderboard_entries(table: pd.DataFrame) -> dict:
                 "flops": r.flops, "flops_static": r.flops_static, "flops_blockdrop": r.flops_blockdrop,
                 "flops_blockdrop_static": r.flops_blockdrop_static, "break_even": r.break_even,
                 "distinct_policies": r.distinct_policies, "selected_epoch": r.selected_epoch,
-                "selected_stage": r.selected_stage, "accuracy_warning": r.accuracy_warning,
+                "selected_stage": r.selected_stage,
+                # an empty warning read back from dynamic.csv is NaN, which json writes as invalid NaN
+                "accuracy_warning": r.accuracy_warning if isinstance(r.accuracy_warning, str) else "",
             } for r in runs.itertuples(index=False)},
         }
     return entries

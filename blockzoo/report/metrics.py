@@ -5,7 +5,8 @@ headline number (lines under 200 characters) and `dvc metrics diff` shows what m
 Layout of a metrics folder (metrics/headline in the pipeline, each reference folder itself):
     cells/<cell>.json           acc, ci_low, ci_high, vs_base, verdict, rank, improving, latency_ms, mflops
     blocks/<block>.json         acc (mean over positions), best (position), sens (position sensitivity, points)
-    macro/<architecture>.json   acc, latency_ms, mflops (runs with macro architectures)
+    macro/<architecture>.json   acc, latency_ms, mflops (runs with macro architectures; one block in every stage
+                                is named 3xBlock, so the longest path stays short: metrics_file_name)
 DVC prints one table of the union of the keys, so every new key widens every line: the sensitivity's interval
 (position_sensitivity_ci95_low/high) is in leaderboard.json only; with it the macro reference's lines passed 200.
 The full leaderboard (every cell's headline, the noise check, the dynamic runs, the macro Pareto fronts) is
@@ -50,6 +51,14 @@ def architecture_metrics(entry: dict) -> dict:
             "mflops": _clean(None if entry.get("flops") is None else entry["flops"] / 1e6, 2)}
 
 
+def metrics_file_name(name: str) -> str:
+    """A metrics file's name: the cell, block or architecture name, with an architecture of one block in every
+    stage written 3xBlock (DVC pads every line to its longest path: A+A+A under reference/dynamic-fashion-mnist
+    made `dvc metrics show` 206 characters wide)."""
+    stages = name.split("+")
+    return f"{len(stages)}x{stages[0]}" if len(stages) > 1 and len(set(stages)) == 1 else name
+
+
 def write_metrics(folder: str | Path, table, leaderboard: dict) -> list[Path]:
     """Write the cells/, blocks/ and macro/ metrics files of a run into `folder`, replacing what those
     sections held (a cell no longer in the run leaves no stale file); returns the files written."""
@@ -63,8 +72,9 @@ def write_metrics(folder: str | Path, table, leaderboard: dict) -> list[Path]:
         if (folder / section).is_dir():
             shutil.rmtree(folder / section)
         for name, values in files[section].items():
-            atomic.write_json(folder / section / f"{name}.json", values)
-            written.append(folder / section / f"{name}.json")
+            path = folder / section / f"{metrics_file_name(name)}.json"
+            atomic.write_json(path, values)
+            written.append(path)
     return written
 
 
