@@ -333,11 +333,19 @@ def test_cli_unknown_block_names_the_fix(tmp_path, capsys):
     assert err.startswith("error: unknown block 'ResNetBasicBlok'; did you mean ResNetBasicBlock")
 
 
+def sigint_as_from_a_shell() -> None:
+    """In the child before exec: SIGINT at its default and unblocked, as a shell starts a command. An ignored or
+    blocked SIGINT is inherited through exec; in the full suite (not alone) this test's child once ignored Ctrl-C
+    for 240 s and printed nothing, and the cause was not found: this rules those two out."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_ends_with_exit_130_and_one_line(tmp_path, fake_cifar100, data_root):
     out_dir = tmp_path / "interrupted"
     proc = subprocess.Popen(
         tiny_cli(fake_cifar100, data_root, out_dir, "--position", "mid", "--epochs", "1000"),
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_from_a_shell)
     deadline = time.monotonic() + 300  # a loaded machine takes long to import and start training
     while not (out_dir / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1]
