@@ -22,9 +22,8 @@ RUNS = {".": "plots/figures", "reference/fashion-mnist": "figures", "reference/d
 
 def redraw(run: str) -> list[Path]:
     """Draw one run's figures; the files written."""
-    import pandas as pd
-
     from blockzoo.dynamic.report import draw_dynamic
+    from blockzoo.dynamic.report import read_table as read_dynamic_table
     from blockzoo.macro.dataset import MacroDataset
     from blockzoo.macro.figures import draw_macro
     from blockzoo.report.curves import read_curves
@@ -46,7 +45,7 @@ def redraw(run: str) -> list[Path]:
     if (results / "macro.csv").is_file():
         written += draw_macro(MacroDataset.load(results / "macro.csv"), figures)
     if (results / "dynamic.csv").is_file():
-        written += draw_dynamic(pd.read_csv(results / "dynamic.csv"), figures)
+        written += draw_dynamic(read_dynamic_table(results / "dynamic.csv"), figures)
     return written
 
 

@@ -128,7 +128,7 @@ def main() -> int:
                        if cluster else [sys.executable, "-m", "dvc", "repro"])
             repro = subprocess.run(command, cwd=run, env=ENV)
             if repro.returncode != 0:
-                sys.exit(f"error: {' '.join(command[1:4])} failed in {run} (exit {repro.returncode})")
+                sys.exit(f"error: {' '.join(command[2:4])} failed in {run} (exit {repro.returncode})")
             seconds = time.perf_counter() - start
             params = yaml.safe_load((run / "params.yaml").read_text())
             staging = Path(tmp) / "published"

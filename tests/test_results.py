@@ -5,6 +5,9 @@ import json
 import math
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -272,10 +275,6 @@ def test_a_one_block_architecture_has_a_short_metrics_file_name():
 
 
 def test_dvc_metrics_show_fits_200_columns_and_every_committed_leaderboard_is_strict_json():
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
 
     def no_nan(constant):

@@ -58,6 +58,12 @@ def dynamic_table(records: list[dict], static_acc: dict[tuple[str, int], float])
     return pd.DataFrame(rows)
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """results/dynamic.csv as the aggregate stage wrote it: an empty accuracy_warning stays "" (pandas reads an
+    empty field as NaN, which json.dump writes as the invalid NaN)."""
+    return pd.read_csv(path).fillna({"accuracy_warning": ""})
+
+
 def leaderboard_entries(table: pd.DataFrame) -> dict:
     """Per cell: which blocks were droppable, each gamma's result, and the FLOPs saved at equal accuracy."""
     entries = {}
@@ -72,9 +78,7 @@ def leaderboard_entries(table: pd.DataFrame) -> dict:
                 "flops": r.flops, "flops_static": r.flops_static, "flops_blockdrop": r.flops_blockdrop,
                 "flops_blockdrop_static": r.flops_blockdrop_static, "break_even": r.break_even,
                 "distinct_policies": r.distinct_policies, "selected_epoch": r.selected_epoch,
-                "selected_stage": r.selected_stage,
-                # an empty warning read back from dynamic.csv is NaN, which json writes as invalid NaN
-                "accuracy_warning": r.accuracy_warning if isinstance(r.accuracy_warning, str) else "",
+                "selected_stage": r.selected_stage, "accuracy_warning": r.accuracy_warning,
             } for r in runs.itertuples(index=False)},
         }
     return entries

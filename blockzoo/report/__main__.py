@@ -87,9 +87,9 @@ def republish(folder: Path) -> None:
     curves = pd.read_csv(curves_csv) if curves_csv.is_file() and curves_csv.stat().st_size else None
     extra = {}
     if (folder / "results" / "dynamic.csv").is_file():
-        from blockzoo.dynamic.report import leaderboard_entries
+        from blockzoo.dynamic.report import leaderboard_entries, read_table
 
-        extra["dynamic"] = leaderboard_entries(pd.read_csv(folder / "results" / "dynamic.csv"))
+        extra["dynamic"] = leaderboard_entries(read_table(folder / "results" / "dynamic.csv"))
     if (folder / "results" / "macro.csv").is_file():
         from blockzoo.macro.dataset import MacroDataset
 
