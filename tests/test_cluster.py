@@ -91,9 +91,9 @@ def ray_cluster(tmp_path):
         run(tmp_path, ray, "stop", "--force", check=False)
 
 
-def train_metrics(repo: Path) -> dict[str, dict]:
+def train_metrics(repo: Path, cells: list[str] = TRAIN_CELLS) -> dict[str, dict]:
     records = {}
-    for cell in TRAIN_CELLS:
+    for cell in cells:
         name = cell.removeprefix("train@").rsplit("-", 1)
         record = json.loads((repo / "metrics" / "train" / f"{name[0]}-s{name[1]}.json").read_text())
         records[cell] = {key: record["train"][key] for key in ("val_acc", "val_loss", "test_acc", "test_loss",
@@ -131,12 +131,13 @@ def test_cells_run_on_a_ray_cluster_and_dvc_restores_them(repo, ray_cluster, tmp
     assert sorted(json.loads((repo / "metrics" / "leaderboard.json").read_text())["cells"]) == [
         "MobileOneBlock-early", "ResNetBasicBlock-early"]
 
-    # The same cells trained one after another in a clone, one thread each as on the cluster: equal metrics
-    sequential = tmp_path / "sequential"
+    # Two of the cells (each network, each seed) trained one after another in a clone, one thread each as on
+    # the cluster: equal metrics
+    sequential, some = tmp_path / "sequential", [TRAIN_CELLS[0], TRAIN_CELLS[3]]
     run(tmp_path, "git", "clone", "-q", str(repo), str(sequential))
-    trained = dvc(sequential, "repro", *TRAIN_CELLS, env=ONE_THREAD)
-    assert set(TRAIN_CELLS) <= stages_run(trained)
-    assert train_metrics(sequential) == train_metrics(repo)
+    trained = dvc(sequential, "repro", *some, env=ONE_THREAD)
+    assert set(some) <= stages_run(trained)
+    assert train_metrics(sequential, some) == train_metrics(repo, some)
 
     # Another checkout of the commit, on the same cluster: each task finds its cell in the node's DVC cache
     again = tmp_path / "again"

@@ -260,8 +260,12 @@ def runs(tmp_path_factory):
     """name -> (CompletedProcess, its working directory), every command run in a fresh directory."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # five at once on a small machine
 
+    # the folders made here, not in the threads: the first mktemp of a worker creates its base folder, and
+    # five threads creating it at once raced (FileExistsError when this file was a worker's first)
+    folders = {name: tmp_path_factory.mktemp(name.replace(" ", "_")) for name in COMMANDS}
+
     def run(name):
-        cwd = tmp_path_factory.mktemp(name.replace(" ", "_"))
+        cwd = folders[name]
         (cwd / "plain_conv_blocks.py").write_text(PLAIN_CONV_BLOCKS)
         done = subprocess.run([sys.executable, "-m", *COMMANDS[name]], cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=300)
