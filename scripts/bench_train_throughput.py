@@ -3,7 +3,7 @@ scaffold (the network every committed run trains) as a fraction of its layer-sum
 
     python scripts/bench_train_throughput.py [--network both|wide|narrow] [--block ResNetBasicBlock] [--position mid]
         [--batch-size 256] [--steps 6] [--warmup 2] [--runs 5] [--device cpu] [--options]
-        [--setting reference] [--narrow-runs 3]
+        [--setting reference] [--narrow-runs 3] [--threads N]
 
 The narrow part (scripts/narrow_throughput.py, its docstring says what each figure is): the layer-sum ceiling, the
 full train() loop's images/s and fraction of it, the fixed cost per cell by part, and with --options the paired
@@ -247,8 +247,12 @@ def main() -> None:
     parser.add_argument("--network", choices=("both", "wide", "narrow"), default="both")
     parser.add_argument("--setting", default="reference", help="conf/setting/<name>.yaml: the narrow part's budget")
     parser.add_argument("--narrow-runs", type=int, default=3, help="full train() runs of the narrow scaffold")
+    parser.add_argument("--threads", type=int, help="torch threads for the narrow part (1: as each cell trains "
+                        "under the cluster runner, two at once); default: torch's own choice")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # one variant, in a child process
     args = parser.parse_args()
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
     device = torch.device(args.device)
     if args.variant:
         return run_variant(args, device)
@@ -256,7 +260,7 @@ def main() -> None:
     if args.network != "wide":
         from narrow_throughput import report
 
-        report(runs=args.narrow_runs, setting=args.setting, options=args.options)
+        report(runs=args.narrow_runs, setting=args.setting, options=args.options, threads=args.threads)
         if args.network == "narrow":
             return
     print(f"wide baseline, decided by: {decided_by(TrainSettings(device=args.device, batch_size=args.batch_size))}",
