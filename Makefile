@@ -48,7 +48,7 @@ lint: $(STAMP)
 # two workers, each file's tests in order on one of them (the files' shared fixtures stay whole); one torch
 # thread each: two workers of two threads on two cores made the suite 941 s against 812 s (2026-12-03)
 test: $(STAMP) test-data lint
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/python -m pytest -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=15
 
 # Write conf/config.yaml from the settings classes, then compose params.yaml from conf/ (as `dvc exp run`
 # does): after changing a default or a file under conf/setting/; commit what changed.

@@ -324,7 +324,8 @@ def ready_to_start(cell: str, running: dict, jobs: int, needs, outcome: Outcome,
 def done_line(cell: str, result: dict) -> str:
     clock = "-".join(time.strftime("%H:%M:%S", time.localtime(result[key])) for key in ("started", "ended"))
     how = "" if result["ran"] else ", restored from the node's DVC cache (an earlier run of the same inputs)"
-    return f"done {cell} in {result['seconds']:.0f} s on {result['node']} ({clock}{how})"
+    where = f", in worker process {result['pid']}" if result.get("in_process") else ""
+    return f"done {cell} in {result['seconds']:.0f} s on {result['node']} ({clock}{where}{how})"
 
 
 def failure_text(exc: BaseException) -> str:

@@ -1,5 +1,8 @@
 """One cell on a worker node: a clean checkout of the commit, `dvc repro`, its result pushed to the DVC remote.
 
+A training cell's `dvc repro` runs in the worker's own process (in_process.py: torch imported once per worker);
+the other cells' in a process of their own, under the guard.
+
 Under the node's scratch folder:
     bundles/<commit>.bundle   the commit as a git bundle (sent by the driver through Ray's object store)
     cache/                    the node's DVC cache, shared by the checkouts on the node
@@ -23,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from blockzoo_cluster.in_process import repro_in_process, runs_in_process
 from blockzoo_cluster.plan import dvc_repo
 
 LOG_TAIL_LINES = 30
@@ -75,14 +79,16 @@ def run_cell(stage: str, job: Job, bundle: bytes, threads: int | None) -> dict:
             if job.params is not None:
                 (checkout / "params.yaml").write_text(job.params)
             configure_dvc(checkout, job, scratch / "cache")
-            ran = repro(stage, checkout, log, threads)
+            in_process = runs_in_process(stage)
+            ran = (repro_in_process if in_process else repro)(stage, checkout, log, threads)
             entry = push_result(stage, checkout, job.remote)
         finally:
             shutil.rmtree(checkout, ignore_errors=True)
             log.unlink(missing_ok=True)
             lock_path.unlink(missing_ok=True)
     return {"stage": stage, "entry": entry, "seconds": time.perf_counter() - start, "started": started,
-            "ended": time.time(), "node": socket.gethostname(), "ran": ran}
+            "ended": time.time(), "node": socket.gethostname(), "ran": ran,
+            "in_process": in_process, "pid": os.getpid()}
 
 
 def sweep(checkouts: Path) -> None:
