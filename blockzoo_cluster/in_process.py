@@ -37,7 +37,7 @@ def repro_in_process(stage: str, checkout: Path, log: Path, threads: int | None)
     Raises worker.CellFailed when the stage's command failed, worker.WorkerError for anything else."""
     from dvc.stage.exceptions import StageCmdFailedError
 
-    from blockzoo_cluster.worker import LOG_TAIL_LINES, CellFailed, WorkerError
+    from blockzoo_cluster.worker import CellFailed, WorkerError, log_tail
 
     ran: list[str] = []
 
@@ -59,7 +59,7 @@ def repro_in_process(stage: str, checkout: Path, log: Path, threads: int | None)
             failed = any(isinstance(cause, StageCmdFailedError) for cause in causes)
             print("ERROR: " + ": ".join(str(cause) or type(cause).__name__ for cause in causes), file=out)
             out.flush()
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+            tail = log_tail(log.read_text(errors="replace"))
             if worker_error is not None:
                 raise WorkerError(f"{worker_error}:\n{tail}") from None
             if failed:
@@ -68,7 +68,7 @@ def repro_in_process(stage: str, checkout: Path, log: Path, threads: int | None)
                               f"\n{tail}") from None
     text = log.read_text(errors="replace")
     if not ran and f"Stage '{stage}' is cached" not in text:
-        raise WorkerError(f"{stage}: DVC neither ran it nor restored it:\n{text[-3000:]}")
+        raise WorkerError(f"{stage}: DVC neither ran it nor restored it:\n{log_tail(text)}")
     return bool(ran)
 
 

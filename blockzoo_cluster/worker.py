@@ -32,6 +32,11 @@ from blockzoo_cluster.plan import dvc_repo
 LOG_TAIL_LINES = 30
 
 
+def log_tail(text: str) -> str:
+    """The last lines of a cell's log, as a failure shows them."""
+    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+
+
 @dataclass(frozen=True)
 class Job:
     """What every cell of one cluster run shares."""
@@ -153,7 +158,7 @@ def repro(stage: str, checkout: Path, log: Path, threads: int | None) -> bool:
     with open(log, "w") as out:
         code = subprocess.run(command, cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     text = log.read_text(errors="replace")
-    tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+    tail = log_tail(text)
     if code != 0:
         if "failed to run:" in text:  # DVC's words when the stage's command itself exited non-zero
             raise CellFailed(stage, tail)

@@ -148,7 +148,8 @@ def report(runs: int = 3, setting: str = "reference", options: bool = False, thr
         # by a quarter (445-586 images/s at one thread) while the loops agree within 1%, so the ceiling is the
         # rounds' median, their range printed, and the loop's fraction is given of the median and of the best.
         ceiling()
-        warmup = ceilings.pop()[0], bares.pop()
+        warmup_ceiling = ceilings.pop()[0]
+        bares.pop()
         ceiling()
         for run in range(runs):
             loops.append(loop_run(budget, work, run))
@@ -171,7 +172,7 @@ def report(runs: int = 3, setting: str = "reference", options: bool = False, thr
     step = sum(by_kind.values())
     print(f"layer-sum ceiling, batch {settings.batch_size}, {torch.get_num_threads()} thread(s), {len(layers)} layers "
           f"each best of 10: median of {len(rounds)} rounds {median_ceiling:.0f} images/s (rounds "
-          f"{', '.join(f'{c:.0f}' for c, _ in ceilings)}; warm-up round {warmup[0]:.0f}, not kept); "
+          f"{', '.join(f'{c:.0f}' for c, _ in ceilings)}; warm-up round {warmup_ceiling:.0f}, not kept); "
           f"{batch_ms(settings.batch_size, median_ceiling):.1f} ms per batch: " + ", ".join(
               f"{kind} {s / step:.0%}" for kind, s in sorted(by_kind.items(), key=lambda kv: -kv[1])[:5]))
     print(f"bare step (forward, loss, backward, SGD on one batch; no loader, no Lightning), median of {len(bares)}: "
