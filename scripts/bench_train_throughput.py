@@ -247,8 +247,8 @@ def main() -> None:
     parser.add_argument("--network", choices=("both", "wide", "narrow"), default="both")
     parser.add_argument("--setting", default="reference", help="conf/setting/<name>.yaml: the narrow part's budget")
     parser.add_argument("--narrow-runs", type=int, default=3, help="full train() runs of the narrow scaffold")
-    parser.add_argument("--threads", type=int, help="torch threads for the narrow part (1: as each cell trains "
-                        "under the cluster runner, two at once); default: torch's own choice")
+    parser.add_argument("--threads", type=int, help="torch threads for the narrow part; default: as the setting's "
+                        "cells train (its cluster.train_cpus: 1 for the reference, two cells at once), else torch's")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # one variant, in a child process
     args = parser.parse_args()
     if args.threads is not None and args.threads < 1:

@@ -49,7 +49,8 @@ def setting_budget(name: str = "reference") -> dict:
     spec = ScaffoldSpec.for_dataset(conf.get("scaffold"), get_dataset_info(data.dataset))
     train_conf = {key: value for key, value in conf.get("train", {}).items()}
     return {"name": name, "cell": Cell("ResNetBasicBlock", None, spec), "data": data,
-            "train": TrainSettings(**train_conf), "input_shape": (spec.in_chans, spec.input_size, spec.input_size)}
+            "train": TrainSettings(**train_conf), "input_shape": (spec.in_chans, spec.input_size, spec.input_size),
+            "train_threads": (conf.get("cluster") or {}).get("train_cpus")}
 
 
 def decided_by(settings: TrainSettings) -> str:
@@ -117,11 +118,13 @@ def fixed_costs(budget: dict, work: Path, loop: dict) -> dict[str, float]:
 
 
 def report(runs: int = 3, setting: str = "reference", options: bool = False, threads: int | None = None) -> dict:
-    """threads: torch's threads for every figure (1: as each cell trains under the cluster runner with
-    cluster.train_cpus=1, two cells at once on two cores); None: torch's own choice, as a local run."""
+    """threads: torch's threads for every figure; None: as the setting's cells train (its cluster.train_cpus,
+    the threads the cluster runner gives each training cell: 1 for the reference, two cells at once on two
+    cores), or torch's own choice when the setting names none (a local run)."""
+    budget = setting_budget(setting)
+    threads = threads or budget["train_threads"]
     if threads is not None:
         torch.set_num_threads(threads)
-    budget = setting_budget(setting)
     settings, cell = budget["train"], budget["cell"]
     print(f"narrow scaffold ({setting}): {cell.name} {cell.scaffold.to_dict()}, {budget['data'].dataset}, "
           f"batch {settings.batch_size}, {settings.epochs} epochs of {settings.limit_train_batches or 'all'} batches")

@@ -2,10 +2,11 @@
 
     python scripts/reference_run.py NAME [OVERRIDE ...]
     python scripts/reference_run.py macro-fashion-mnist setting=macro_tryout
-    python scripts/reference_run.py --cluster fashion-mnist setting=reference cluster.train_cpus=1
+    python scripts/reference_run.py --cluster fashion-mnist setting=reference
 
 --cluster runs the cells through `python -m blockzoo_cluster run` on a local Ray cluster instead of one
-`dvc repro` (with cluster.train_cpus=1, one training cell per core at once); the results are the same files.
+`dvc repro` (with cluster.train_cpus=1, as the reference setting has it, one training cell per core at once);
+the results are the same files.
 
 The run happens in a temporary worktree of HEAD (so it is the code as committed: commit first), with
 params.yaml composed from conf/ and the overrides, through `dvc repro`. Published: the results table(s),
