@@ -66,12 +66,15 @@ def test_the_reference_run_counts_are_its_params():
 
 
 def test_every_count_of_training_runs_networks_and_epochs_is_one_the_settings_make():
-    runs = {runs_of(DEFAULT, DEFAULT["zoo"])[1]: DEFAULT, runs_of(TRYOUT, DEFAULT["zoo"])[1]: TRYOUT,
-            len(REFERENCE["cells"]) * len(REFERENCE["seeds"]): REFERENCE}
+    runs: dict[int, list[dict]] = {}  # training runs -> the settings that make that many (two may: 31 x 5 seeds)
+    for count, settings in ((runs_of(DEFAULT, DEFAULT["zoo"])[1], DEFAULT),
+                            (runs_of(TRYOUT, DEFAULT["zoo"])[1], TRYOUT),
+                            (len(REFERENCE["cells"]) * len(REFERENCE["seeds"]), REFERENCE)):
+        runs.setdefault(count, []).append(settings)
     stated = {int(n) for n in re.findall(r"(\d+) training runs", ALL)}
     assert stated and stated <= set(runs), stated - set(runs)
     for count, epochs in re.findall(r"(\d+) training runs of (\d+) epochs", ALL):
-        assert runs[int(count)]["train"]["epochs"] == int(epochs), (count, epochs)
+        assert int(epochs) in {s["train"]["epochs"] for s in runs[int(count)]}, (count, epochs)
     distinct = {int(n) for n in re.findall(r"(\d+) distinct networks", ALL)}
     assert distinct == {runs_of(DEFAULT, DEFAULT["zoo"])[0]} == {len(REFERENCE["cells"])}, distinct
 
