@@ -8,7 +8,8 @@
 3. Each stale cell is a Ray task (worker.run_cell), submitted when the cells it needs are done, at most
    --jobs at a time; a task whose worker dies is run again by Ray (cluster.retries), anywhere.
 4. The cells' run-cache entries come back from the remote, and `dvc repro` restores every cell from
-   them (DVC: "Stage ... is cached - skipping run") and runs what is left here: aggregate.
+   them (DVC: "Stage ... is cached - skipping run") and runs what is left here: aggregate; dvc.lock is written
+   once at its end (blockzoo_cluster.repro), not after every cell.
 """
 from __future__ import annotations
 
@@ -166,8 +167,10 @@ def choose_remote(pipeline: Pipeline, options: Options) -> tuple[str, dict]:
 
 
 def dvc(root: Path, *args: str) -> str:
-    """Run a DVC command here, showing its output; return that output."""
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=root, env=dvc_env(), stdout=subprocess.PIPE,
+    """Run a DVC command here, showing its output; return that output. `repro` is DVC's own through
+    blockzoo_cluster.repro, which writes dvc.lock once at its end, not after each of the many cells it restores."""
+    command = ["blockzoo_cluster.repro", *args[1:]] if args[0] == "repro" else ["dvc", *args]
+    proc = subprocess.Popen([sys.executable, "-m", *command], cwd=root, env=dvc_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
     for line in proc.stdout:
