@@ -1,12 +1,12 @@
 """The cluster driver's closing restore: `dvc repro` against blockzoo_cluster.repro (dvc.lock written once).
 
-    python scripts/bench_closing_restore.py [--stages 100] [--deps 30]
+    python scripts/bench_closing_restore.py [--stages 100] [--deps 30] [--rounds 2]
 
 Builds a DVC repository in a temporary folder with STAGES stages, each depending on DEPS files (so that its
 dvc.lock entry is about as long as a cell's: ~120 lines), reproduces it once to fill the run-cache, then, as the
 driver finds its checkout after a cluster run (outputs and dvc.lock absent, run-cache entries present), restores
-every stage with plain `dvc repro` and with `python -m blockzoo_cluster.repro`, alternately, twice each, and prints
-the seconds of each and the lines of the dvc.lock they wrote (which must be equal).
+every stage with plain `dvc repro` and with `python -m blockzoo_cluster.repro`, alternately, ROUNDS times each, and
+prints the seconds of each and the lines of the dvc.lock they wrote (which must be equal).
 """
 from __future__ import annotations
 
